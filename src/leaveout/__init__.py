@@ -1,0 +1,36 @@
+"""leaveout: how a fitted model, its predictions and its losses change when training rows are left out.
+
+Public names: :func:`fit`, :class:`GLM`, :class:`Attributor`, :mod:`targets`, :data:`__version__`.
+"""
+
+from . import targets
+from .attributor import Attributor
+from .estimators import METHODS
+from .exceptions import (
+    ConvergenceError,
+    HighLeverageWarning,
+    IllConditionedWarning,
+    LeaveoutWarning,
+    PolishWarning,
+    SingularHessianError,
+)
+from .families import FAMILIES
+from .fitting import GLM, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Attributor",
+    "ConvergenceError",
+    "FAMILIES",
+    "GLM",
+    "HighLeverageWarning",
+    "IllConditionedWarning",
+    "LeaveoutWarning",
+    "METHODS",
+    "PolishWarning",
+    "SingularHessianError",
+    "fit",
+    "targets",
+    "__version__",
+]

@@ -1,0 +1,98 @@
+"""The design matrix X̃ = [X, 1] behind one seam.
+
+Every estimator touches the data only through the methods of a design object, so that sparse,
+chunked and distributed designs can slot in later without touching the estimators.  The intercept
+column is never materialised: it is handled inside each method.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Rows processed at once when a computation would otherwise allocate n × (something) temporaries.
+CHUNK_ROWS = 4096
+
+
+class DenseDesign:
+    """A dense design of shape (n_samples, n_features), with an optional unpenalised intercept.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float64, C-contiguous
+    fit_intercept : bool
+        If true the parameter vector is ``θ = (β, b)`` with the intercept ``b`` last.
+    """
+
+    def __init__(self, X: np.ndarray, fit_intercept: bool):
+        self.X = X
+        self.fit_intercept = fit_intercept
+        self.n_samples, self.n_features = X.shape
+        self.n_params = self.n_features + int(fit_intercept)
+
+    def penalty_mask(self) -> np.ndarray:
+        """P's diagonal: 1 for a penalised coefficient, 0 for the intercept. Shape (n_params,)."""
+        mask = np.ones(self.n_params)
+        if self.fit_intercept:
+            mask[-1] = 0.0
+        return mask
+
+    def matvec(self, theta: np.ndarray) -> np.ndarray:
+        """Linear predictor η = X̃ θ, shape (n_samples,)."""
+        eta = self.X @ theta[: self.n_features]
+        if self.fit_intercept:
+            eta += theta[-1]
+        return eta
+
+    def matmat(self, V: np.ndarray) -> np.ndarray:
+        """X̃ V for V of shape (n_params, m); result (n_samples, m)."""
+        out = self.X @ V[: self.n_features]
+        if self.fit_intercept:
+            out += V[-1]
+        return out
+
+    def rmatvec(self, v: np.ndarray) -> np.ndarray:
+        """X̃ᵀ v for v of shape (n_samples,); result (n_params,)."""
+        out = np.empty(self.n_params)
+        out[: self.n_features] = self.X.T @ v
+        if self.fit_intercept:
+            out[-1] = v.sum()
+        return out
+
+    def weighted_gram(self, w: np.ndarray) -> np.ndarray:
+        """X̃ᵀ diag(w) X̃, shape (n_params, n_params), accumulated over row chunks."""
+        p, d = self.n_params, self.n_features
+        G = np.zeros((p, p))
+        for start in range(0, self.n_samples, CHUNK_ROWS):
+            Xc = self.X[start : start + CHUNK_ROWS]
+            wc = w[start : start + CHUNK_ROWS]
+            WX = Xc * wc[:, None]
+            G[:d, :d] += WX.T @ Xc
+            if self.fit_intercept:
+                G[:d, d] += WX.sum(axis=0)
+                G[d, d] += wc.sum()
+        if self.fit_intercept:
+            G[d, :d] = G[:d, d]
+        return G
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        """Dense rows X̃[idx], shape (len(idx), n_params)."""
+        out = np.empty((len(idx), self.n_params))
+        out[:, : self.n_features] = self.X[idx]
+        if self.fit_intercept:
+            out[:, -1] = 1.0
+        return out
+
+    def chunks(self):
+        """Yield ``(slice, rows)`` over the design, ``rows`` dense X̃ of at most CHUNK_ROWS rows."""
+        for start in range(0, self.n_samples, CHUNK_ROWS):
+            sl = slice(start, min(start + CHUNK_ROWS, self.n_samples))
+            yield sl, self.rows(np.arange(sl.start, sl.stop))
+
+    def subset(self, keep: np.ndarray) -> "DenseDesign":
+        """The design restricted to the rows ``keep`` (an index array)."""
+        return DenseDesign(np.ascontiguousarray(self.X[keep]), self.fit_intercept)
+
+
+def make_design(X: np.ndarray, fit_intercept: bool) -> DenseDesign:
+    """Choose the design class for ``X`` (only dense so far)."""
+    return DenseDesign(X, fit_intercept)

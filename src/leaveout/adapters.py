@@ -1,0 +1,160 @@
+"""Adopting fitted models: convert them to the sum convention of DESIGN.md §2.
+
+Supported scikit-learn estimators (checked against scikit-learn 1.9's objectives):
+
+=====================================  ==============  ===========================================
+estimator                              family          l2 in Σ_i s_i ℓ_i + (l2/2)‖β‖²
+=====================================  ==============  ===========================================
+``LogisticRegression`` (binary, L2)    logistic        1 / C   (0 when C = inf or penalty=None)
+``Ridge(alpha)``                       squared         alpha
+``LinearRegression``                   squared         0
+``PoissonRegressor(alpha)``            poisson         alpha · Σ_i s_i  (it minimises a mean)
+=====================================  ==============  ===========================================
+
+scikit-learn is never imported here: estimators are recognised by class name and attributes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .families import Family, get_family
+from .fitting import GLM
+
+SUPPORTED = ("leaveout.GLM", "sklearn LogisticRegression (binary, L2 penalty)", "sklearn Ridge",
+             "sklearn LinearRegression", "sklearn PoissonRegressor")
+
+
+@dataclass
+class Adopted:
+    """A model in the sum convention.
+
+    ``y_map`` turns the user's labels into the family's domain (e.g. classes → {0, 1});
+    ``weight_map`` turns user sample weights into the s_i of the objective (e.g. class weights).
+    ``l2_of`` gives λ from the effective sample weights.
+    """
+
+    family: Family
+    fit_intercept: bool
+    theta0: np.ndarray
+    n_features: int
+    source: str
+    l2_of: callable
+    y_map: callable = staticmethod(lambda y: y)
+    weight_map: callable = staticmethod(lambda y, s: s)
+
+
+def _unsupported(model, why=""):
+    return TypeError(
+        f"Cannot attribute a {type(model).__module__}.{type(model).__name__}{why}. Supported "
+        f"models: {', '.join(SUPPORTED)}. Refit with leaveout.fit(X, y, family=..., l2=...) "
+        f"for anything else."
+    )
+
+
+def _require_fitted(model, name):
+    if not hasattr(model, "coef_"):
+        raise ValueError(f"This {name} is not fitted yet; call its fit(X, y) before attributing.")
+
+
+def _theta(coef, intercept, fit_intercept):
+    coef = np.asarray(coef, dtype=np.float64).ravel()
+    return np.concatenate([coef, [float(np.ravel(intercept)[0])]]) if fit_intercept else coef
+
+
+def adopt(model) -> Adopted:
+    """Describe ``model`` in the sum convention; raises TypeError for unsupported models."""
+    if isinstance(model, GLM):
+        if not hasattr(model, "params_"):
+            raise ValueError("This leaveout.GLM is not fitted yet; call fit(X, y) first.")
+        l2 = float(model.l2)
+        return Adopted(model.family_, bool(model.fit_intercept), model.params_.copy(),
+                       model.n_features_in_, "leaveout.GLM", lambda s: l2)
+    name = type(model).__name__
+    module = type(model).__module__
+    if not module.startswith("sklearn"):
+        raise _unsupported(model)
+    if name == "LogisticRegression":
+        return _logistic(model)
+    if name in ("Ridge", "LinearRegression"):
+        return _ridge(model, name)
+    if name == "PoissonRegressor":
+        _require_fitted(model, name)
+        alpha = float(model.alpha)
+        fi = bool(model.fit_intercept)
+        return Adopted(get_family("poisson"), fi, _theta(model.coef_, model.intercept_, fi),
+                       np.size(model.coef_), name, lambda s: alpha * float(s.sum()))
+    raise _unsupported(model)
+
+
+def _ridge(model, name):
+    _require_fitted(model, name)
+    coef = np.asarray(model.coef_)
+    if coef.ndim != 1:
+        raise ValueError(f"This {name} was fitted on {coef.shape[0]} responses; leaveout "
+                         f"attributes one response at a time. Fit one model per column of y.")
+    if getattr(model, "positive", False):
+        raise _unsupported(model, " with positive=True (a constrained fit)")
+    alpha = 0.0
+    if name == "Ridge":
+        alpha = np.asarray(model.alpha, dtype=np.float64)
+        if alpha.ndim and alpha.size != 1:
+            raise ValueError("Ridge with one alpha per target is not supported; use one alpha.")
+        alpha = float(alpha.ravel()[0]) if alpha.ndim else float(alpha)
+    fi = bool(model.fit_intercept)
+    return Adopted(get_family("squared"), fi, _theta(coef, model.intercept_, fi), coef.size,
+                   name, lambda s: alpha)
+
+
+def _logistic(model):
+    _require_fitted(model, "LogisticRegression")
+    classes = np.asarray(model.classes_)
+    if classes.size != 2:
+        raise ValueError(
+            f"This LogisticRegression has {classes.size} classes; only binary models are "
+            f"supported so far. Fit one-vs-rest binary models (y == class_k) instead."
+        )
+    penalty = getattr(model, "penalty", "deprecated")
+    l1_ratio = getattr(model, "l1_ratio", None)
+    C = float(model.C)
+    if penalty == "deprecated":  # scikit-learn >= 1.8: the penalty is given by l1_ratio
+        has_l1 = l1_ratio not in (None, 0, 0.0)
+    else:
+        has_l1 = penalty in ("l1", "elasticnet") and not (penalty == "elasticnet" and
+                                                         l1_ratio in (0, 0.0))
+    if has_l1 and C != np.inf:
+        raise _unsupported(model, f" with an L1 component (penalty={penalty!r}, "
+                                  f"l1_ratio={l1_ratio!r}); only L2 penalties have the smooth "
+                                  f"optimum that influence estimators need")
+    l2 = 0.0 if (penalty is None or C == np.inf) else 1.0 / C
+    fi = bool(model.fit_intercept)
+    coef = np.asarray(model.coef_)
+    pos = classes[1]
+    class_weight = getattr(model, "class_weight", None)
+
+    def y_map(y):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        unknown = ~np.isin(y, classes)
+        if unknown.any():
+            raise ValueError(
+                f"y contains labels {np.unique(y[unknown])[:5].tolist()} that the "
+                f"LogisticRegression was not fitted on (its classes are {classes.tolist()})."
+            )
+        return (y == pos).astype(np.float64)
+
+    def weight_map(y01, s):
+        if class_weight is None:
+            return s
+        if class_weight == "balanced":  # n / (2 · class count), weighted by s
+            total, s_pos = s.sum(), s[y01 == 1.0].sum()
+            cw = {1.0: total / (2.0 * s_pos), 0.0: total / (2.0 * (total - s_pos))}
+        else:
+            cw = {float(k == pos): float(v) for k, v in class_weight.items()}
+        return s * np.where(y01 == 1.0, cw.get(1.0, 1.0), cw.get(0.0, 1.0))
+
+    return Adopted(get_family("logistic"), fi, _theta(coef, model.intercept_, fi), coef.shape[-1],
+                   "LogisticRegression", lambda s: l2, y_map, weight_map)

@@ -1,0 +1,194 @@
+"""The Attributor: how a fitted model, its predictions and losses change when rows are left out."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+
+from . import _validation as v
+from ._design import make_design
+from ._linear import LinearLoss
+from .adapters import adopt
+from .estimators import METHODS, FittedState
+from .exceptions import IllConditionedWarning, PolishWarning, SingularHessianError
+from .fitting import GLM, newton
+from .targets import Target
+
+logger = logging.getLogger(__name__)
+
+#: Relative parameter change by the polish above which a PolishWarning is emitted.
+POLISH_WARN = 1e-4
+#: Condition-number estimate of H above which an IllConditionedWarning is emitted.
+COND_WARN = 1e12
+
+
+class Attributor:
+    """Leave-rows-out effects of a fitted L2-regularised GLM.
+
+    Parameters
+    ----------
+    model : leaveout.GLM or fitted scikit-learn estimator
+        ``LogisticRegression`` (binary, L2), ``Ridge``, ``LinearRegression`` or
+        ``PoissonRegressor``; converted to the sum convention (DESIGN.md §6) and polished by
+        Newton steps to the exact optimum on ``(X, y, sample_weight)``.
+    X : array-like of shape (n_samples, n_features)
+        The training rows the model was fitted on.
+    y : array-like of shape (n_samples,)
+        Training labels (class labels for a scikit-learn classifier).
+    sample_weight : array-like of shape (n_samples,), optional
+        The sample weights the model was fitted with.
+
+    Attributes
+    ----------
+    model_ : GLM
+        The polished model in the sum convention.
+    params_ : ndarray of shape (n_params,)
+        θ̂ = (coef, intercept last when fitted).
+    family : Family
+    l2 : float
+        λ in the sum convention.
+    fit_intercept : bool
+    n_samples, n_params : int
+    polish_shift_ : float
+        ‖θ̂ − θ₀‖ / max(‖θ₀‖, tiny): how far polishing moved the adopted parameters.
+
+    Examples
+    --------
+    >>> import numpy as np, leaveout
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 5)); y = (X[:, 0] + rng.normal(size=200) > 0).astype(float)
+    >>> att = leaveout.Attributor(leaveout.fit(X, y, l2=1.0), X, y)
+    >>> att.effects("rif").shape
+    (200, 6)
+    """
+
+    def __init__(self, model, X, y, sample_weight=None):
+        adopted = adopt(model)
+        Xa = v.check_X(X, allow_empty_columns=adopted.fit_intercept)
+        if Xa.shape[1] != adopted.n_features:
+            raise ValueError(
+                f"X has {Xa.shape[1]} features, but the {adopted.source} was fitted with "
+                f"{adopted.n_features}. Pass the training X the model was fitted on."
+            )
+        family = adopted.family
+        ya = v.check_y(adopted.y_map(y), Xa.shape[0], family)
+        sw = adopted.weight_map(ya, v.check_sample_weight(sample_weight, Xa.shape[0]))
+        l2 = float(adopted.l2_of(sw))
+        design = make_design(Xa, adopted.fit_intercept)
+        loss = LinearLoss(design, family, ya, sw, l2)
+        theta0 = adopted.theta0
+        try:
+            theta = newton(loss, theta0).theta
+        except SingularHessianError as exc:
+            raise SingularHessianError(
+                f"Cannot attribute: {exc} (n_samples={Xa.shape[0]}, n_params="
+                f"{design.n_params}, l2={l2:g}).") from None
+        denom = max(float(np.linalg.norm(theta0)), np.finfo(float).tiny)
+        self.polish_shift_ = float(np.linalg.norm(theta - theta0)) / denom
+        if self.polish_shift_ > POLISH_WARN and adopted.source != "leaveout.GLM":
+            warnings.warn(
+                f"Polishing the {adopted.source} to the exact optimum moved its parameters by "
+                f"{self.polish_shift_:.2e} (relative). It had probably stopped early (raise "
+                f"max_iter / lower tol), or X, y, sample_weight differ from what it was fitted "
+                f"on. Effects are computed at the polished optimum.", PolishWarning, stacklevel=2)
+        elif self.polish_shift_ > POLISH_WARN:
+            warnings.warn(
+                f"The GLM is not at the optimum for these X, y, sample_weight (the exact optimum "
+                f"differs by {self.polish_shift_:.2e}, relative): was it fitted on other data? "
+                f"Effects are computed at the optimum for the data given here.", PolishWarning,
+                stacklevel=2)
+        self.family = family
+        self.l2 = l2
+        self.fit_intercept = adopted.fit_intercept
+        self.n_samples, self.n_params = Xa.shape[0], design.n_params
+        self.params_ = theta
+        model_ = GLM(family=family.name, l2=l2, fit_intercept=adopted.fit_intercept)
+        model_._set_params(theta, Xa.shape[1], adopted.fit_intercept, family)
+        self.model_ = model_
+        self._state = FittedState(loss, theta)
+        self.condition_number_ = self._state.factor.condition_estimate()
+        if self.condition_number_ > COND_WARN:
+            warnings.warn(
+                f"The Hessian is ill-conditioned (condition number ≈ {self.condition_number_:.1e}"
+                f"): effects can lose up to {np.log10(self.condition_number_):.0f} of 16 digits. "
+                f"Standardise the features, drop duplicated or constant columns, or raise l2.",
+                IllConditionedWarning, stacklevel=2)
+
+    def __repr__(self) -> str:
+        return (f"Attributor(family={self.family.name!r}, l2={self.l2:g}, "
+                f"n_samples={self.n_samples}, n_params={self.n_params})")
+
+    @property
+    def leverage(self) -> np.ndarray:
+        """Leverages h_i = w_i x̃_iᵀ H⁻¹ x̃_i, array of shape (n_samples,), each in [0, 1)."""
+        return self._state.leverage.copy()
+
+    def effects(self, method: str = "rif", remove=None, target: Target | None = None, *,
+                linearize: bool | None = None):
+        """Change of the parameters (or of a target) when training rows are removed.
+
+        Parameters
+        ----------
+        method : {"if", "rif", "newton", "retrain"}, default="rif"
+            Estimator of θ̂₋T − θ̂ (DESIGN.md §3); ``"retrain"`` refits exactly, warm-started.
+        remove : None, sequence of int, boolean mask, or list of those
+            ``None``: each training row alone (result has a leading axis of n_samples).
+            One set of row indices (or a boolean mask of length n_samples): one result.
+            A list of sets (or a 2-D integer array, one set per row): one result per set.
+        target : Target, optional
+            A target from :mod:`leaveout.targets`. Without one, effects are on the parameters.
+        linearize : bool, optional
+            How a target's change is computed from Δθ: ``True`` — first order, ∇f(θ̂)·Δθ;
+            ``False`` — plug-in, f(θ̂ + Δθ) − f(θ̂) (for ``retrain`` the exact change).
+            Default: ``False`` for ``retrain``, ``True`` otherwise.
+
+        Returns
+        -------
+        ndarray
+            Without a target: (n_samples, n_params), (n_params,) or (n_sets, n_params).
+            With a target of m values: (n_samples, m), (m,) or (n_sets, m); with a scalar target
+            (``reduce="sum"``) the last axis is dropped.
+        """
+        method = v.check_method(method, METHODS)
+        bound = None
+        if target is not None:
+            if not isinstance(target, Target):
+                raise TypeError(
+                    f"target must be made by leaveout.targets (linear_predictor, prediction or "
+                    f"loss); got {type(target).__name__}.")
+            bound = target.bind(self.family, self.n_params - int(self.fit_intercept),
+                                self.fit_intercept)
+        if linearize is None:
+            linearize = method != "retrain"
+        linearize = v.check_bool(linearize, "linearize", "effects")
+        st = self._state
+
+        if remove is None:
+            if bound is None:
+                return st.per_row(method)
+            if linearize:
+                return bound.shape_result(st.per_row_linear(method, bound.jacobian_t(st.theta)))
+            deltas = st.per_row(method)
+            return bound.shape_result(self._plugin(bound, deltas))
+
+        sets, single = v.check_indices(remove, self.n_samples)
+        deltas = st.sets(method, sets)
+        if bound is None:
+            out = deltas
+        elif linearize:
+            out = bound.shape_result(deltas @ bound.jacobian_t(st.theta))
+        else:
+            out = bound.shape_result(self._plugin(bound, deltas))
+        return out[0] if single else out
+
+    def _plugin(self, bound, deltas):
+        base = bound.value(self.params_)
+        return bound.values(self.params_ + deltas) - base
+
+    def retrain(self, remove) -> np.ndarray:
+        """Exact parameters θ̂₋T after removing ``remove`` (same forms as in :meth:`effects`)."""
+        sets, single = v.check_indices(remove, self.n_samples)
+        thetas = self.params_ + self._state.sets("retrain", sets)
+        return thetas[0] if single else thetas

@@ -1,0 +1,189 @@
+"""The estimators of the leave-T-out effect θ̂₋T − θ̂ (DESIGN.md §3) — the only place their formulas live.
+
+With r_i = s_i ℓ'(η_i, y_i), w_i = s_i ℓ''(η_i, y_i), per-row gradient g_i = r_i x̃_i, the Hessian H at
+θ̂ and B = H⁻¹X̃ᵀ (row i of ``B`` below is H⁻¹x̃_i), leverage h_i = w_i x̃_i·H⁻¹x̃_i:
+
+    if      Δ_T = Σ_{i∈T} H⁻¹ g_i                     = Σ_{i∈T} r_i B_i
+    rif     Δ_T = Σ_{i∈T} H⁻¹ g_i / (1 − h_i)          = Σ_{i∈T} r_i B_i / (1 − h_i)
+    newton  Δ_T = (H − H_T)⁻¹ Σ_{i∈T} g_i,  H_T = Σ_{i∈T} w_i x̃_i x̃_iᵀ
+            by Woodbury with S = W_T^{1/2} X̃_T:  with u = H⁻¹G, C = X̃_T H⁻¹ X̃_Tᵀ (k × k),
+            M = I − W^{1/2} C W^{1/2}:   Δ_T = u + B_Tᵀ W^{1/2} M⁻¹ W^{1/2} X̃_T u,  X̃_T u = C r_T
+    retrain Δ_T = the exact refit without T, warm-started at θ̂.
+
+Sign: the change when T is removed.  For a single row ``newton`` equals ``rif`` exactly
+(Sherman–Morrison), so per-row ``newton`` uses the ``rif`` formula.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from functools import cached_property
+
+import numpy as np
+from scipy import linalg
+
+from ._linear import LinearLoss
+from ._solve import factorize
+from .exceptions import ConvergenceError, HighLeverageWarning, SingularHessianError
+from .fitting import newton
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("if", "rif", "newton", "retrain")
+
+#: 1 − h_i at or below this: removing row i makes the retained problem singular.
+SINGULAR_GAP = 1e-10
+#: 1 − h_i below this: warn that the removal is nearly singular.
+WARN_GAP = 1e-4
+
+
+def _names(idx, limit=10) -> str:
+    idx = [int(i) for i in idx]
+    s = ", ".join(map(str, idx[:limit]))
+    return s + (f", … ({len(idx)} in all)" if len(idx) > limit else "")
+
+
+class FittedState:
+    """Quantities of one fitted model at its exact optimum θ̂, computed lazily and cached.
+
+    Parameters
+    ----------
+    loss : LinearLoss
+        The objective on the training data.
+    theta : ndarray of shape (n_params,)
+        The exact optimum.
+    """
+
+    def __init__(self, loss: LinearLoss, theta: np.ndarray):
+        self.loss = loss
+        self.design = loss.design
+        self.theta = theta
+        self.eta = loss.eta(theta)
+        self.r = loss.row_gradient_scale(self.eta)
+        self.w = loss.row_curvature(self.eta)
+        self.factor = factorize(loss.hessian(theta, self.eta))
+
+    @cached_property
+    def B(self) -> np.ndarray:
+        """H⁻¹x̃_i for every row, as an array of shape (n_samples, n_params)."""
+        out = np.empty((self.design.n_samples, self.design.n_params))
+        for sl, rows in self.design.chunks():
+            out[sl] = self.factor.solve(rows.T).T
+        return out
+
+    @cached_property
+    def leverage(self) -> np.ndarray:
+        """h_i = w_i x̃_i·H⁻¹x̃_i, shape (n_samples,)."""
+        h = np.empty(self.design.n_samples)
+        for sl, rows in self.design.chunks():
+            h[sl] = self.w[sl] * np.einsum("ij,ij->i", rows, self.B[sl])
+        return h
+
+    @cached_property
+    def rif_scale(self) -> np.ndarray:
+        """r_i / (1 − h_i), NaN where the removal of row i is singular (with a warning)."""
+        gap = 1.0 - self.leverage
+        singular = gap <= SINGULAR_GAP
+        near = (gap <= WARN_GAP) & ~singular
+        if singular.any():
+            warnings.warn(
+                f"Removing training row(s) {_names(np.flatnonzero(singular))} makes the problem "
+                f"singular (leverage 1: each alone determines a direction of the parameters). "
+                f"Their rif/newton effects are undefined and returned as NaN; use l2 > 0 to make "
+                f"them finite.", HighLeverageWarning, stacklevel=4)
+        if near.any():
+            warnings.warn(
+                f"Training row(s) {_names(np.flatnonzero(near))} have leverage within {WARN_GAP:g} "
+                f"of 1: removing one nearly makes the problem singular, so its rif/newton effect "
+                f"is large and sensitive to rounding.", HighLeverageWarning, stacklevel=4)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = self.r / gap
+        scale[singular] = np.nan
+        return scale
+
+    # -- one row at a time ----------------------------------------------------------------------
+    def per_row(self, method: str) -> np.ndarray:
+        """Parameter effect of removing each row alone, shape (n_samples, n_params)."""
+        if method == "if":
+            return self.B * self.r[:, None]
+        if method in ("rif", "newton"):
+            return self.B * self.rif_scale[:, None]
+        return self.retrain([np.array([i]) for i in range(self.design.n_samples)])
+
+    def per_row_linear(self, method: str, J: np.ndarray) -> np.ndarray:
+        """First-order target effects ∇fᵀΔ of removing each row, for J = ∇F of shape (p, m).
+
+        Computed as (X̃ H⁻¹ J) scaled per row: never an n × p × m intermediate.
+        """
+        A = self.design.matmat(self.factor.solve(J))  # (n, m)
+        if method == "if":
+            return A * self.r[:, None]
+        if method in ("rif", "newton"):
+            return A * self.rif_scale[:, None]
+        return self.per_row("retrain") @ J
+
+    # -- sets ---------------------------------------------------------------------------------
+    def sets(self, method: str, sets: list[np.ndarray]) -> np.ndarray:
+        """Parameter effect of removing each set, shape (len(sets), n_params)."""
+        if method == "retrain":
+            return self.retrain(sets)
+        out = np.zeros((len(sets), self.design.n_params))
+        if method == "if":
+            coef = self.r
+        elif method == "rif":
+            coef = self.rif_scale
+        for k, T in enumerate(sets):
+            if T.size == 0:
+                continue
+            if method == "newton":
+                out[k] = self._newton_set(T, k)
+            else:
+                out[k] = coef[T] @ self.B[T]
+        return out
+
+    def _newton_set(self, T: np.ndarray, k: int) -> np.ndarray:
+        B_T = self.B[T]                          # (k, p): rows H⁻¹x̃_i
+        X_T = self.design.rows(T)                # (k, p)
+        r_T, sw = self.r[T], np.sqrt(self.w[T])
+        C = X_T @ B_T.T                          # X̃_T H⁻¹ X̃_Tᵀ, O(k²p)
+        M = np.eye(T.size) - (sw[:, None] * C) * sw[None, :]
+        u = r_T @ B_T                            # H⁻¹ G
+        try:
+            cM = linalg.cho_factor(M, lower=True, check_finite=False)
+        except linalg.LinAlgError:
+            warnings.warn(
+                f"Removing set {k} (rows {_names(T)}) makes the Hessian singular: the retained "
+                f"data do not determine the parameters. Its newton effect is returned as NaN.",
+                HighLeverageWarning, stacklevel=4)
+            return np.full(self.design.n_params, np.nan)
+        z = sw * linalg.cho_solve(cM, sw * (C @ r_T), check_finite=False)
+        return u + z @ B_T
+
+    # -- exact retraining ---------------------------------------------------------------------
+    def retrain(self, sets: list[np.ndarray]) -> np.ndarray:
+        """Exact θ̂₋T − θ̂ for each set by a warm-started refit; shape (len(sets), n_params)."""
+        return np.stack([self.refit(T, k) - self.theta for k, T in enumerate(sets)]) \
+            if sets else np.zeros((0, self.design.n_params))
+
+    def refit(self, T: np.ndarray, k: int = 0) -> np.ndarray:
+        """θ̂₋T: the exact optimum without the rows T, warm-started at θ̂."""
+        if T.size == 0:
+            return self.theta.copy()
+        keep = np.ones(self.design.n_samples, dtype=bool)
+        keep[T] = False
+        loss = self.loss
+        sub = LinearLoss(self.design.subset(keep), loss.family, loss.y[keep],
+                         loss.weights[keep], loss.l2)
+        t0 = time.perf_counter()
+        try:
+            theta = newton(sub, self.theta).theta
+        except (SingularHessianError, ConvergenceError) as exc:
+            warnings.warn(
+                f"Retraining without set {k} (rows {_names(T)}) has no unique finite optimum "
+                f"({exc}); its retrain effect is returned as NaN.", HighLeverageWarning,
+                stacklevel=4)
+            return np.full(self.design.n_params, np.nan)
+        logger.debug("refit of set %d (%d rows) in %.3fs", k, T.size, time.perf_counter() - t0)
+        return theta

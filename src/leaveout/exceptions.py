@@ -1,0 +1,33 @@
+"""Warnings and errors raised by leaveout.
+
+Errors for user mistakes are plain :class:`ValueError` / :class:`TypeError` (or the subclasses
+below, which are also ``ValueError``) so that ``except ValueError`` keeps working.  Warnings are
+for inputs that are legal but whose results a user must treat with care; each message says what
+to distrust.
+"""
+
+from __future__ import annotations
+
+
+class LeaveoutWarning(UserWarning):
+    """Base class of every warning leaveout emits."""
+
+
+class PolishWarning(LeaveoutWarning):
+    """Polishing an adopted model to the exact optimum moved its parameters noticeably."""
+
+
+class HighLeverageWarning(LeaveoutWarning):
+    """Some rows have leverage close to 1: removing them (nearly) makes the problem singular."""
+
+
+class IllConditionedWarning(LeaveoutWarning):
+    """The Hessian is ill-conditioned: effects may carry large rounding errors."""
+
+
+class ConvergenceError(ValueError):
+    """The exact fit found no finite optimum (e.g. separable data with ``l2=0``)."""
+
+
+class SingularHessianError(ValueError):
+    """The Hessian of the objective is singular: the optimum is not unique."""

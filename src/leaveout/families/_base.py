@@ -1,0 +1,65 @@
+"""The family abstraction: a per-row loss on the linear predictor.
+
+A family supplies the loss ``ℓ(η, y)`` of one row and its first two derivatives with respect to
+the linear predictor ``η``.  Everything else (gradients, Hessians, leverages of a linear model) is
+built from these in :mod:`leaveout._linear`, once, for every family.
+
+For the families here a row has a single linear predictor (``n_outputs == 1``): ``η`` has shape
+``(n,)`` and so do ``ℓ'`` and ``ℓ''``.  A future multinomial family will have ``n_outputs == K``,
+``η`` of shape ``(n, K)``, ``ℓ'`` of shape ``(n, K)`` and ``ℓ''`` of shape ``(n, K, K)``: code
+outside this package must ask for :attr:`Family.n_outputs` rather than assume a row's curvature is a
+scalar.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Family:
+    """Base class of a loss family; subclasses are stateless singletons.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``"logistic"``, ...).
+    n_outputs : int
+        Number of linear predictors per row (1 for every family so far).
+    y_domain : str
+        Human-readable description of the allowed labels, used in error messages.
+    """
+
+    name: str = ""
+    n_outputs: int = 1
+    y_domain: str = ""
+
+    def loss(self, eta: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Per-row loss ``ℓ(η, y)``, array of shape (n,)."""
+        raise NotImplementedError
+
+    def d1(self, eta: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """First derivative ``ℓ'(η, y)`` with respect to ``η``, shape (n,)."""
+        raise NotImplementedError
+
+    def d2(self, eta: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Second derivative ``ℓ''(η, y)``, shape (n,) (a (n, K, K) block when ``n_outputs > 1``)."""
+        raise NotImplementedError
+
+    def mean(self, eta: np.ndarray) -> np.ndarray:
+        """Inverse link: the mean prediction ``μ(η)``."""
+        raise NotImplementedError
+
+    def mean_derivative(self, eta: np.ndarray) -> np.ndarray:
+        """``dμ/dη``, shape (n,)."""
+        raise NotImplementedError
+
+    def invalid_labels(self, y: np.ndarray) -> np.ndarray:
+        """Boolean mask of labels outside the family's domain."""
+        raise NotImplementedError
+
+    def initial_intercept(self, y: np.ndarray, weights: np.ndarray) -> float:
+        """A starting intercept for the fit (the optimum of an intercept-only model when finite)."""
+        return 0.0
+
+    def __repr__(self) -> str:
+        return f"<family {self.name!r}>"

@@ -1,0 +1,34 @@
+"""Poisson regression with log link: ``ℓ(η, y) = e^η − yη`` for counts ``y ≥ 0``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import Family
+
+
+class Poisson(Family):
+    name = "poisson"
+    y_domain = "non-negative values (counts)"
+
+    def loss(self, eta, y):
+        return np.exp(eta) - y * eta
+
+    def d1(self, eta, y):
+        return np.exp(eta) - y
+
+    def d2(self, eta, y):
+        return np.exp(eta)
+
+    def mean(self, eta):
+        return np.exp(eta)
+
+    def mean_derivative(self, eta):
+        return np.exp(eta)
+
+    def invalid_labels(self, y):
+        return y < 0.0
+
+    def initial_intercept(self, y, weights):
+        ybar = np.average(y, weights=weights)
+        return float(np.log(max(ybar, 1e-3)))

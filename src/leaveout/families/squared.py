@@ -1,0 +1,34 @@
+"""Squared loss (ridge / least squares): ``ℓ(η, y) = (η − y)² / 2``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import Family
+
+
+class Squared(Family):
+    name = "squared"
+    y_domain = "real numbers"
+
+    def loss(self, eta, y):
+        r = eta - y
+        return 0.5 * r * r
+
+    def d1(self, eta, y):
+        return eta - y
+
+    def d2(self, eta, y):
+        return np.ones_like(eta)
+
+    def mean(self, eta):
+        return eta.copy()
+
+    def mean_derivative(self, eta):
+        return np.ones_like(eta)
+
+    def invalid_labels(self, y):
+        return np.zeros(y.shape, dtype=bool)
+
+    def initial_intercept(self, y, weights):
+        return float(np.average(y, weights=weights))

@@ -1,0 +1,160 @@
+"""Targets: differentiable functions f(θ) of the fitted parameters whose change is attributed.
+
+A target is described once by the user (query rows, what to compute, whether to sum) and bound to
+a fitted model by :class:`~leaveout.Attributor`.  Three kinds:
+
+- :func:`linear_predictor` — η_q = x̃_q·θ at each query row;
+- :func:`prediction` — the mean prediction μ(η_q) (a probability for logistic, a rate for poisson);
+- :func:`loss` — the loss ℓ(η_q, y_q) at each query row.
+
+Each has ``reduce=None`` (one value per query row: the target has shape (m,)) or ``reduce="sum"``
+(a scalar: the sum over the query rows, e.g. the total test loss).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _validation as v
+
+_KINDS = ("linear_predictor", "prediction", "loss")
+_REDUCE = (None, "sum", "mean")
+
+
+class Target:
+    """A target f(θ) on query rows; create with :func:`linear_predictor`, :func:`prediction`
+    or :func:`loss`.
+
+    Attributes
+    ----------
+    kind : {"linear_predictor", "prediction", "loss"}
+    X : ndarray of shape (m, n_features)
+    y : ndarray of shape (m,) or None
+    reduce : {None, "sum", "mean"}
+    """
+
+    def __init__(self, kind: str, X, y=None, reduce=None):
+        if kind not in _KINDS:
+            raise ValueError(f"Unknown target kind {kind!r}; valid kinds: {', '.join(_KINDS)}.")
+        if reduce not in _REDUCE:
+            raise ValueError(f"reduce must be None, 'sum' or 'mean'; got {reduce!r}.")
+        self.kind = kind
+        self.X = v.check_X(X, name="the target's X", allow_empty_columns=True)
+        self._y_raw = y
+        self.reduce = reduce
+
+    @property
+    def shape(self) -> tuple:
+        """Shape of f(θ): ``(m,)`` per query row, or ``()`` when reduced."""
+        return () if self.reduce else (self.X.shape[0],)
+
+    def __repr__(self) -> str:
+        red = f", reduce={self.reduce!r}" if self.reduce else ""
+        return f"targets.{self.kind}(<{self.X.shape[0]} query rows>{red})"
+
+    def bind(self, family, n_features: int, fit_intercept: bool) -> "BoundTarget":
+        """Check the target against a model and return its evaluator."""
+        if self.X.shape[1] != n_features:
+            raise ValueError(
+                f"The target's query rows have {self.X.shape[1]} features, but the model has "
+                f"{n_features}; pass query rows with the same columns as the training X."
+            )
+        y = None
+        if self.kind == "loss":
+            y = v.check_y(self._y_raw, self.X.shape[0], family, name="the target's y")
+        return BoundTarget(self, family, fit_intercept, y)
+
+
+class BoundTarget:
+    """A target bound to a family: evaluates f(θ) and its Jacobian (m_out, p)."""
+
+    def __init__(self, target: Target, family, fit_intercept: bool, y):
+        self.target = target
+        self.family = family
+        self.fit_intercept = fit_intercept
+        self.y = y
+        self.X = target.X
+        m = self.X.shape[0]
+        self._weights = None
+        if target.reduce == "sum":
+            self._weights = np.ones(m)
+        elif target.reduce == "mean":
+            self._weights = np.full(m, 1.0 / m)
+
+    @property
+    def scalar(self) -> bool:
+        return self._weights is not None
+
+    def _eta(self, theta):
+        d = self.X.shape[1]
+        eta = self.X @ theta[:d]
+        if self.fit_intercept:
+            eta = eta + theta[-1]
+        return eta
+
+    def _per_row(self, eta):
+        kind = self.target.kind
+        if kind == "linear_predictor":
+            return eta
+        if kind == "prediction":
+            return self.family.mean(eta)
+        return self.family.loss(eta, self.y)
+
+    def _per_row_derivative(self, eta):
+        kind = self.target.kind
+        if kind == "linear_predictor":
+            return np.ones_like(eta)
+        if kind == "prediction":
+            return self.family.mean_derivative(eta)
+        return self.family.d1(eta, self.y)
+
+    def value(self, theta: np.ndarray) -> np.ndarray:
+        """f(θ): shape (1,) for a scalar target, else (m,)."""
+        vals = self._per_row(self._eta(theta))
+        if self.scalar:
+            return np.array([self._weights @ vals])
+        return vals
+
+    def values(self, thetas: np.ndarray) -> np.ndarray:
+        """f at each row of ``thetas`` (k, p); result (k, m_out)."""
+        return np.stack([self.value(t) for t in thetas]) if len(thetas) else \
+            np.zeros((0, 1 if self.scalar else self.X.shape[0]))
+
+    def jacobian_t(self, theta: np.ndarray) -> np.ndarray:
+        """∇f(θ) as a (p, m_out) matrix (m_out = 1 for a scalar target)."""
+        eta = self._eta(theta)
+        dv = self._per_row_derivative(eta)
+        if self.scalar:
+            dv = dv * self._weights
+            d = self.X.shape[1]
+            J = np.empty((d + int(self.fit_intercept), 1))
+            J[:d, 0] = self.X.T @ dv
+            if self.fit_intercept:
+                J[-1, 0] = dv.sum()
+            return J
+        Xt = self.X.T * dv  # (d, m)
+        if self.fit_intercept:
+            Xt = np.vstack([Xt, dv[None, :]])
+        return Xt
+
+    def shape_result(self, arr: np.ndarray) -> np.ndarray:
+        """Drop the trailing axis of a result for a scalar target."""
+        return arr[..., 0] if self.scalar else arr
+
+
+def linear_predictor(X, *, reduce=None) -> Target:
+    """Target η = X̃θ at the query rows ``X`` (m, n_features); ``reduce="sum"`` sums them."""
+    return Target("linear_predictor", X, reduce=reduce)
+
+
+def prediction(X, *, reduce=None) -> Target:
+    """Target μ(η): the model's mean prediction at the query rows (a probability for logistic)."""
+    return Target("prediction", X, reduce=reduce)
+
+
+def loss(X, y, *, reduce=None) -> Target:
+    """Target ℓ(η_q, y_q): the loss at the query rows; ``reduce="sum"`` gives the total loss."""
+    return Target("loss", X, y=y, reduce=reduce)
+
+
+__all__ = ["Target", "linear_predictor", "loss", "prediction"]

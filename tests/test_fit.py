@@ -1,0 +1,117 @@
+"""The exact fit: optimality, closed forms, scikit-learn agreement, weights."""
+
+import numpy as np
+import pytest
+
+import leaveout
+from conftest import make_data
+
+
+def _objective_grad(X, y, theta, family, l2, sw=None, fit_intercept=True):
+    # Independent gradient of Σ s ℓ + l2/2 ||β||² (intercept last).
+    fam = leaveout.FAMILIES[family]
+    Xt = np.column_stack([X, np.ones(len(y))]) if fit_intercept else X
+    sw = np.ones(len(y)) if sw is None else sw
+    pen = np.full(Xt.shape[1], l2)
+    if fit_intercept:
+        pen[-1] = 0
+    return Xt.T @ (sw * fam.d1(Xt @ theta, y)) + pen * theta
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_gradient_at_rounding_level(family, fit_intercept):
+    X, y = make_data(family)
+    m = leaveout.fit(X, y, family=family, l2=0.5, fit_intercept=fit_intercept)
+    g = _objective_grad(X, y, m.params_, family, 0.5, fit_intercept=fit_intercept)
+    scale = np.abs(X).sum() + len(y)
+    assert np.linalg.norm(g) < 1e-12 * scale
+    assert m.gradient_norm_ < 1e-12 * scale
+    assert m.params_.shape == (X.shape[1] + fit_intercept,)
+    assert (m.intercept_ == 0.0) != fit_intercept or family == "none"
+
+
+def test_squared_matches_closed_form_ridge():
+    # Reference: normal equations (X̃ᵀX̃ + λP) θ = X̃ᵀy, solved with numpy.
+    X, y = make_data("squared", n=80, p=5)
+    Xt = np.column_stack([X, np.ones(80)])
+    P = np.diag([1.0] * 5 + [0.0])
+    theta = np.linalg.solve(Xt.T @ Xt + 2.0 * P, Xt.T @ y)
+    m = leaveout.fit(X, y, family="squared", l2=2.0)
+    np.testing.assert_allclose(m.params_, theta, rtol=1e-12)
+
+
+def test_logistic_matches_sklearn():
+    # Reference: scikit-learn LogisticRegression(C=1/l2) with a tight tolerance.
+    lm = pytest.importorskip("sklearn.linear_model")
+    X, y = make_data("logistic", n=200, p=6)
+    sk = lm.LogisticRegression(C=0.5, tol=1e-12, max_iter=10000).fit(X, y)
+    m = leaveout.fit(X, y, family="logistic", l2=2.0)
+    np.testing.assert_allclose(m.coef_, sk.coef_[0], rtol=1e-6)
+    np.testing.assert_allclose(m.intercept_, sk.intercept_[0], rtol=1e-6)
+
+
+def test_poisson_matches_sklearn():
+    # PoissonRegressor(alpha) minimises mean deviance/2 + alpha/2 ||β||²  →  l2 = alpha · n.
+    lm = pytest.importorskip("sklearn.linear_model")
+    X, y = make_data("poisson", n=150, p=4)
+    sk = lm.PoissonRegressor(alpha=0.01, tol=1e-12, max_iter=10000).fit(X, y)
+    m = leaveout.fit(X, y, family="poisson", l2=0.01 * 150)
+    np.testing.assert_allclose(m.coef_, sk.coef_, rtol=1e-6)
+
+
+def test_duplicated_row_equals_weight_two(family):
+    X, y = make_data(family, n=60, p=4)
+    Xd, yd = np.vstack([X, X[:1]]), np.append(y, y[0])
+    w = np.ones(60)
+    w[0] = 2.0
+    a = leaveout.fit(Xd, yd, family=family, l2=1.0)
+    b = leaveout.fit(X, y, family=family, l2=1.0, sample_weight=w)
+    np.testing.assert_allclose(a.params_, b.params_, rtol=1e-10, atol=1e-12)
+
+
+def test_zero_weight_equals_dropping_the_row(family):
+    X, y = make_data(family, n=60, p=4)
+    w = np.ones(60)
+    w[3] = 0.0
+    a = leaveout.fit(X, y, family=family, l2=1.0, sample_weight=w)
+    b = leaveout.fit(np.delete(X, 3, 0), np.delete(y, 3), family=family, l2=1.0)
+    np.testing.assert_allclose(a.params_, b.params_, rtol=1e-10, atol=1e-12)
+
+
+def test_predict_decision_function_loss():
+    X, y = make_data("logistic")
+    m = leaveout.fit(X, y)
+    eta = X @ m.coef_ + m.intercept_
+    np.testing.assert_allclose(m.decision_function(X), eta)
+    np.testing.assert_allclose(m.predict(X), 1 / (1 + np.exp(-eta)))
+    np.testing.assert_allclose(m.loss(X, y), np.logaddexp(0, eta) - y * eta)
+
+
+def test_float32_input_is_computed_in_float64():
+    X, y = make_data("squared")
+    a = leaveout.fit(X.astype(np.float32), y, family="squared")
+    b = leaveout.fit(X.astype(np.float32).astype(np.float64), y, family="squared")
+    assert a.params_.dtype == np.float64
+    np.testing.assert_array_equal(a.params_, b.params_)
+
+
+def test_deterministic():
+    X, y = make_data("logistic", n=300, p=20)
+    a = leaveout.fit(X, y)
+    b = leaveout.fit(X, y)
+    np.testing.assert_array_equal(a.params_, b.params_)
+
+
+def test_separable_without_penalty_raises():
+    X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+    y = np.array([0.0, 0.0, 1.0, 1.0])
+    with pytest.raises(leaveout.ConvergenceError, match="l2 > 0"):
+        leaveout.fit(X, y, l2=0.0)
+
+
+def test_pandas_feature_names():
+    pd = pytest.importorskip("pandas")
+    X, y = make_data("squared", p=3)
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    m = leaveout.fit(df, y, family="squared")
+    assert list(m.feature_names_in_) == ["a", "b", "c"]
