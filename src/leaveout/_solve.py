@@ -20,6 +20,10 @@ class CholeskyFactor:
     def __init__(self, H: np.ndarray, *, what: str = "Hessian"):
         self.n = H.shape[0]
         self._anorm = float(np.abs(H).sum(axis=0).max()) if self.n else 0.0
+        # Norm of the equilibrated D^-1/2 H D^-1/2 (D = diag H), for scaled_condition_estimate.
+        self._d = np.sqrt(np.abs(np.diag(H)))
+        self._scaled_anorm = (float((np.abs(H) / np.outer(self._d, self._d)).sum(axis=0).max())
+                              if self.n and self._d.min() > 0 else np.inf)
         try:
             self._c = linalg.cho_factor(H, lower=True, check_finite=False)
         except linalg.LinAlgError:
@@ -42,17 +46,27 @@ class CholeskyFactor:
 
     def condition_estimate(self) -> float:
         """Estimate of the 1-norm condition number of H (LAPACK ``pocon``)."""
-        if self.n == 0:
-            return 1.0
-        try:
-            (pocon,) = linalg.get_lapack_funcs(("pocon",), (self._c[0],))
-            rcond, info = pocon(self._c[0], self._anorm, lower=1)
-            if info == 0 and rcond > 0:
-                return float(1.0 / rcond)
-        except Exception:  # pragma: no cover - very old SciPy without pocon
-            pass
-        d = np.abs(np.diag(self._c[0]))
-        return float((d.max() / d.min()) ** 2) if d.min() > 0 else float("inf")
+        return _pocon(self._c[0], self._anorm)
+
+    def scaled_condition_estimate(self) -> float:
+        """Condition estimate of the equilibrated D^-1/2 H D^-1/2 (D = diag H).
+
+        Unlike :meth:`condition_estimate` it ignores the scale of the features: it is large only
+        when columns of the design are (nearly) linearly dependent.  Its Cholesky factor is
+        D^-1/2 L, so no new factorisation is needed.
+        """
+        if not np.isfinite(self._scaled_anorm):
+            return float("inf")
+        return _pocon(self._c[0] / self._d[:, None], self._scaled_anorm)
+
+
+def _pocon(L: np.ndarray, anorm: float) -> float:
+    """1 / (LAPACK ``pocon``'s reciprocal condition estimate) for H = L Lᵀ with ‖H‖₁ = anorm."""
+    if L.shape[0] == 0:
+        return 1.0
+    (pocon,) = linalg.get_lapack_funcs(("pocon",), (L,))
+    rcond, info = pocon(L, anorm, uplo="L")
+    return float(1.0 / rcond) if info == 0 and rcond > 0 else float("inf")
 
 
 def factorize(H: np.ndarray, *, what: str = "Hessian") -> CholeskyFactor:

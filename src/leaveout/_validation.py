@@ -12,6 +12,10 @@ import numpy as np
 
 from .families import Family
 
+#: Largest magnitude accepted in X and y: squares of larger values (and sums of them) overflow
+#: float64 (max ≈ 1.8e308), so Hessians and squared losses would turn into inf.
+MAX_ABS = 1e150
+
 
 def _describe(obj) -> str:
     return type(obj).__name__
@@ -59,16 +63,45 @@ def _non_numeric_columns(X) -> list[str]:
     return bad
 
 
+def _as_array(obj) -> np.ndarray:
+    """``np.asarray``, except that numeric pandas objects go through ``to_numpy(float64)``.
+
+    pandas nullable columns (``Int64``, ``Float64``, ``boolean``) and DataFrames mixing bool and
+    float columns would otherwise become object arrays; ``pd.NA`` becomes NaN, so it is reported
+    as a missing value by :func:`_report_nonfinite`.
+    """
+    dtypes = getattr(obj, "dtypes", None)
+    kinds = ([getattr(dt, "kind", "O") for dt in dtypes] if hasattr(dtypes, "items")
+             else [getattr(getattr(obj, "dtype", None), "kind", "O")])
+    if hasattr(obj, "to_numpy") and kinds and all(k in "biuf" for k in kinds):
+        return obj.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray(obj)
+
+
+def _locate(arr: np.ndarray, bad: np.ndarray) -> str:
+    where = np.argwhere(bad)
+    first = ", ".join(str(tuple(int(v) for v in w)) if w.size > 1 else str(int(w[0]))
+                      for w in where[:5])
+    return f"{'index' if arr.ndim == 1 else '(row, column)'} {first}"
+
+
 def _report_nonfinite(arr: np.ndarray, name: str) -> None:
     bad = ~np.isfinite(arr)
     if bad.any():
-        where = np.argwhere(bad)
-        first = ", ".join(str(tuple(int(v) for v in w)) if w.size > 1 else str(int(w[0]))
-                          for w in where[:5])
         raise ValueError(
-            f"{name} contains {int(bad.sum())} non-finite value(s) (NaN or inf), first at "
-            f"{'index' if arr.ndim == 1 else '(row, column)'} {first}. Remove or impute them "
-            f"before calling leaveout."
+            f"{name} contains {int(bad.sum())} non-finite or missing value(s) (NaN, inf or "
+            f"pandas.NA), first at {_locate(arr, bad)}. Remove or impute them before calling "
+            f"leaveout."
+        )
+
+
+def _report_too_large(arr: np.ndarray, name: str) -> None:
+    bad = np.abs(arr) > MAX_ABS
+    if bad.any():
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} value(s) larger than {MAX_ABS:g} in magnitude, "
+            f"first at {_locate(arr, bad)}; their squares overflow float64. Rescale {name} "
+            f"(e.g. standardise it) before calling leaveout."
         )
 
 
@@ -93,7 +126,7 @@ def check_X(X, name: str = "X", *, allow_empty_columns: bool = False) -> np.ndar
             f"(e.g. one-hot with pandas.get_dummies) or drop them."
         )
     try:
-        arr = np.asarray(X)
+        arr = _as_array(X)
     except Exception as exc:  # ragged lists and the like
         raise TypeError(
             f"{name} could not be converted to a numeric array ({exc}). Pass a 2-D array of "
@@ -118,6 +151,7 @@ def check_X(X, name: str = "X", *, allow_empty_columns: bool = False) -> np.ndar
         raise ValueError(f"{name} has no columns (shape {arr.shape}).")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     _report_nonfinite(arr, name)
+    _report_too_large(arr, name)
     return arr
 
 
@@ -126,7 +160,7 @@ def check_y(y, n_samples: int, family: Family, name: str = "y") -> np.ndarray:
     if y is None:
         raise TypeError(f"{name} must be an array-like of shape (n_samples,); got None.")
     try:
-        arr = np.asarray(y)
+        arr = _as_array(y)
     except Exception as exc:
         raise TypeError(f"{name} could not be converted to an array ({exc}).") from None
     if arr.ndim == 2 and arr.shape[1] == 1:
@@ -146,6 +180,7 @@ def check_y(y, n_samples: int, family: Family, name: str = "y") -> np.ndarray:
         )
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     _report_nonfinite(arr, name)
+    _report_too_large(arr, name)
     bad = family.invalid_labels(arr)
     if bad.any():
         idx = np.flatnonzero(bad)
@@ -250,12 +285,23 @@ def _check_one_set(indices, n_samples: int, k: int) -> np.ndarray:
                 f"{where} is a boolean mask of length {arr.shape[0]}, but there are {n_samples} "
                 f"training rows; a mask must have one entry per row."
             )
+        if arr.all():
+            raise ValueError(
+                f"{where} is a boolean mask that removes all {n_samples} training rows; nothing "
+                f"would be left to fit."
+            )
         return np.flatnonzero(arr).astype(np.intp)
     if arr.size == 0:
         return np.zeros(0, dtype=np.intp)
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             raise TypeError(f"{where} must hold integer row indices; got non-integer values.")
+        if (np.abs(arr) >= n_samples + 1).any():  # before a cast that could wrap around
+            i = float(arr[np.abs(arr) >= n_samples + 1][0])
+            raise ValueError(
+                f"{where} contains row index {i:g}, out of range for {n_samples} training rows "
+                f"(valid: 0 .. {n_samples - 1})."
+            )
         arr = arr.astype(np.intp)
     elif arr.dtype.kind not in "iu":
         raise TypeError(f"{where} must hold integer row indices; got dtype {arr.dtype}.")

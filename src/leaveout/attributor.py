@@ -13,7 +13,7 @@ from ._linear import LinearLoss
 from .adapters import adopt
 from .estimators import METHODS, FittedState
 from .exceptions import IllConditionedWarning, PolishWarning, SingularHessianError
-from .fitting import GLM, newton
+from .fitting import GLM, exact_fit
 from .targets import Target
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class Attributor:
         loss = LinearLoss(design, family, ya, sw, l2)
         theta0 = adopted.theta0
         try:
-            theta = newton(loss, theta0).theta
+            theta = exact_fit(loss, theta0).theta
         except SingularHessianError as exc:
             raise SingularHessianError(
                 f"Cannot attribute: {exc} (n_samples={Xa.shape[0]}, n_params="
@@ -154,12 +154,7 @@ class Attributor:
         method = v.check_method(method, METHODS)
         bound = None
         if target is not None:
-            if not isinstance(target, Target):
-                raise TypeError(
-                    f"target must be made by leaveout.targets (linear_predictor, prediction or "
-                    f"loss); got {type(target).__name__}.")
-            bound = target.bind(self.family, self.n_params - int(self.fit_intercept),
-                                self.fit_intercept)
+            bound = self._bind(target)
         if linearize is None:
             linearize = method != "retrain"
         linearize = v.check_bool(linearize, "linearize", "effects")
@@ -182,6 +177,31 @@ class Attributor:
         else:
             out = bound.shape_result(self._plugin(bound, deltas))
         return out[0] if single else out
+
+    def _bind(self, target):
+        if not isinstance(target, Target):
+            raise TypeError(
+                f"target must be made by leaveout.targets (linear_predictor, prediction or "
+                f"loss); got {type(target).__name__}.")
+        return target.bind(self.family, self.n_params - int(self.fit_intercept),
+                           self.fit_intercept)
+
+    def evaluate(self, target: Target, params=None) -> np.ndarray:
+        """Value of ``target`` at θ̂, or at each row of ``params`` (k, n_params).
+
+        Returns an array of the target's shape (``()`` for a scalar target, ``(m,)`` otherwise),
+        with a leading axis of k when ``params`` is 2-D.
+        """
+        bound = self._bind(target)
+        if params is None:
+            return bound.shape_result(bound.value(self.params_))
+        P = np.asarray(params, dtype=np.float64)
+        if P.shape[-1] != self.n_params or P.ndim not in (1, 2):
+            raise ValueError(f"params must have shape (n_params,) or (k, n_params) with "
+                             f"n_params={self.n_params}; got {P.shape}.")
+        if P.ndim == 1:
+            return bound.shape_result(bound.value(P))
+        return bound.shape_result(bound.values(P))
 
     def _plugin(self, bound, deltas):
         base = bound.value(self.params_)

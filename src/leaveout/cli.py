@@ -14,6 +14,26 @@ def _demo(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    datasets = tuple(d for d in args.datasets.split(",") if d) if args.datasets else None
+    if args.study == "poisoning":
+        from .bench.poisoning import run_poisoning
+
+        run_poisoning(args.out, datasets=datasets, quick=args.quick, seed=args.seed,
+                      cache_dir=args.cache_dir)
+        print(f"poisoning study written to {args.out}/ (poisoning.csv, poisoning_summary.csv, "
+              f"fig_poisoning.png)")
+        return 0
+    from .bench.runner import BenchConfig, run_bench
+
+    cfg = BenchConfig(datasets=datasets, quick=args.quick, sweeps=not args.no_sweeps,
+                      n_jobs=args.n_jobs, seed=args.seed, cache_dir=args.cache_dir)
+    run_bench(args.out, cfg)
+    print(f"accuracy study written to {args.out}/ (results.csv, summary.csv, results.md, "
+          f"figures); rerun the same command to resume an interrupted run")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -28,6 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="train/test split and set seed")
     demo.add_argument("--l2", type=float, default=1.0, help="L2 penalty (sum convention)")
     demo.set_defaults(func=_demo)
+    bench = sub.add_parser(
+        "bench", help="reproduce the accuracy (default) or poisoning study of the RIF paper",
+        description="Run the accuracy study (IF / RIF / Newton against retraining on real and "
+                    "synthetic data) or the label-flip poisoning study. Interrupted runs resume.")
+    bench.add_argument("study", nargs="?", choices=("accuracy", "poisoning"), default="accuracy")
+    bench.add_argument("--quick", action="store_true", help="small data, few sets (minutes)")
+    bench.add_argument("--datasets", default="", help="comma-separated dataset names")
+    bench.add_argument("--out", default="bench-out", help="output directory (default bench-out)")
+    bench.add_argument("--n-jobs", type=int, default=1, help="processes for retraining")
+    bench.add_argument("--no-sweeps", action="store_true", help="skip the p/n and λ sweeps")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--cache-dir", default=None, help="dataset cache (default ~/.cache/leaveout)")
+    bench.set_defaults(func=_bench)
     return parser
 
 

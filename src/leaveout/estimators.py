@@ -27,7 +27,7 @@ from scipy import linalg
 from ._linear import LinearLoss
 from ._solve import factorize
 from .exceptions import ConvergenceError, HighLeverageWarning, SingularHessianError
-from .fitting import newton
+from .fitting import exact_fit
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class FittedState:
                          loss.weights[keep], loss.l2)
         t0 = time.perf_counter()
         try:
-            theta = newton(sub, self.theta).theta
+            theta = exact_fit(sub, self.theta).theta
         except (SingularHessianError, ConvergenceError) as exc:
             warnings.warn(
                 f"Retraining without set {k} (rows {_names(T)}) has no unique finite optimum "

@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 #: Newton decrement² below which (relative to max(1, |L|)) the fit is at rounding level.
 DECREMENT_TOL = 1e-16
+#: Condition estimate of the equilibrated Hessian at the optimum above which its columns are taken
+#: as linearly dependent (≈ 1 / (5 · machine epsilon)): the optimum is not unique to working precision.
+SINGULAR_COND = 1e15
 
 
 @dataclass
@@ -45,7 +48,8 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
         If no finite optimum is reached in ``max_iter`` steps (typically separable data or
         all-equal labels with no penalty).
     SingularHessianError
-        If the Hessian is singular at an iterate (the optimum is not unique).
+        If the Hessian is singular at an iterate, or numerically singular at the optimum (the
+        optimum is not unique).
     """
     theta = np.array(theta0, dtype=np.float64)
     eta = loss.eta(theta)
@@ -68,11 +72,13 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
         # (the rounding floor of an ill-conditioned problem).
         if decrement2 <= DECREMENT_TOL * scale:
             # Quadratic convergence: one more full step lands at rounding level.
+            _check_unique(factor)
             theta = theta + step
             eta = loss.eta(theta)
             f = loss.objective(theta, eta)
             return NewtonResult(theta, f, float(np.linalg.norm(loss.gradient(theta, eta))), it)
         if decrement2 <= 1e-10 * scale and decrement2 > 0.1 * previous:
+            _check_unique(factor)
             return NewtonResult(theta, f, float(np.linalg.norm(g)), it - 1)
         previous = decrement2
         # Backtracking (Armijo) line search; the full step is taken near the optimum.
@@ -86,6 +92,7 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
             t *= 0.5
         else:
             if decrement2 <= 1e-10 * scale:
+                _check_unique(factor)
                 return NewtonResult(theta, f, float(np.linalg.norm(g)), it - 1)
             raise ConvergenceError(
                 "The line search failed: the objective could not be decreased along the Newton "
@@ -98,6 +105,54 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
         f"all-equal labels, or counts that are all zero, with too little penalty. Use l2 > 0 "
         f"(and check the labels)."
     )
+
+
+def _numerically_singular(detail: str) -> SingularHessianError:
+    return SingularHessianError(
+        f"The Hessian at the optimum is numerically singular ({detail}), so the optimum is not "
+        f"unique to working precision. This happens with l2=0 when columns are (nearly) linearly "
+        f"dependent: constant or duplicated columns, one column a combination of others, or "
+        f"high powers of a feature. Use l2 > 0, standardise, or drop the redundant columns."
+    )
+
+
+def _check_unique(factor) -> None:
+    cond = factor.scaled_condition_estimate()
+    if cond > SINGULAR_COND:
+        raise _numerically_singular(f"condition number of the scaled Hessian ≈ {cond:.1e}")
+
+
+def exact_fit(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> NewtonResult:
+    """:func:`newton` with the checks that make its answer the unique finite optimum.
+
+    Rejects, before fitting, data whose optimum is visibly at infinity or not unique (one class,
+    all-zero counts, too few rows, constant or duplicated columns with ``l2=0``) and, with
+    ``l2=0``, confirms suspected (quasi-)separation by a linear program.  Used by every fit in
+    leaveout: :meth:`GLM.fit`, the polish of an adopted model and each exact retraining.
+
+    Raises
+    ------
+    ConvergenceError
+        The optimum is at infinity.
+    SingularHessianError
+        The optimum is not unique.
+    """
+    X, family, y, sw, l2 = loss.design.X, loss.family, loss.y, loss.weights, loss.l2
+    fit_intercept = loss.design.fit_intercept
+    _check_degenerate(family, y, sw, l2, fit_intercept, X)
+    try:
+        res = newton(loss, theta0, max_iter=max_iter)
+    except ConvergenceError as exc:
+        _raise_if_separated(family, X, y, sw, l2, fit_intercept)
+        if family.name == "squared" or l2 > 0.0:
+            # The optimum is finite here, so Newton stalled on rounding errors of its solves.
+            raise _numerically_singular("Newton steps stall at rounding level") from exc
+        raise
+    eta = loss.eta(res.theta)
+    if l2 == 0.0 and np.abs(eta[sw > 0]).max(initial=0.0) > 20.0:
+        # Suspicious: fitted probabilities within 1e-9 of 0 or 1.  Confirm by an LP.
+        _raise_if_separated(family, X, y, sw, l2, fit_intercept)
+    return res
 
 
 class GLM:
@@ -163,7 +218,6 @@ class GLM:
         Xa = v.check_X(X, allow_empty_columns=fit_intercept)
         ya = v.check_y(y, Xa.shape[0], family)
         sw = v.check_sample_weight(sample_weight, Xa.shape[0])
-        _check_degenerate(family, ya, sw, l2, fit_intercept, Xa)
         design = make_design(Xa, fit_intercept)
         loss = LinearLoss(design, family, ya, sw, l2)
         if warm_start is None:
@@ -171,24 +225,21 @@ class GLM:
             if fit_intercept:
                 theta0[-1] = family.initial_intercept(ya, sw)
         else:
-            theta0 = np.asarray(warm_start, dtype=np.float64)
+            try:
+                theta0 = np.asarray(warm_start, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise TypeError(f"warm_start must be an array of {design.n_params} floats; got "
+                                f"{type(warm_start).__name__}.") from None
             if theta0.shape != (design.n_params,):
                 raise ValueError(f"warm_start must have shape ({design.n_params},); got "
                                  f"{theta0.shape}.")
         try:
-            res = newton(loss, theta0, max_iter=self.max_iter)
+            res = exact_fit(loss, theta0, max_iter=self.max_iter)
         except SingularHessianError as exc:
             raise SingularHessianError(
                 f"Cannot fit: {exc} (n_samples={Xa.shape[0]}, n_params={design.n_params}, "
                 f"l2={l2:g})."
             ) from None
-        except ConvergenceError:
-            _raise_if_separated(family, Xa, ya, sw, l2, fit_intercept)
-            raise
-        eta = design.matvec(res.theta)
-        if l2 == 0.0 and np.abs(eta[sw > 0]).max(initial=0.0) > 20.0:
-            # Suspicious: fitted probabilities within 1e-9 of 0 or 1.  Confirm by an LP.
-            _raise_if_separated(family, Xa, ya, sw, l2, fit_intercept)
         self._set_params(res.theta, Xa.shape[1], fit_intercept, family)
         self.n_iter_ = res.n_iter
         self.objective_ = res.objective
@@ -245,21 +296,40 @@ def _raise_if_separated(family, X, y, sw, l2, fit_intercept):
 
 
 def _check_degenerate(family, y, sw, l2, fit_intercept, X):
-    """Reject data whose optimum is at infinity for reasons visible up front."""
+    """Reject data whose optimum is at infinity or not unique for reasons visible up front."""
     active = sw > 0
     ya = y[active]
     if family.name == "logistic" and fit_intercept and (np.all(ya == 0) or np.all(ya == 1)):
-        raise ValueError(
+        raise ConvergenceError(
             f"Every label (with positive weight) is {ya[0]:g}: the logistic intercept would go to "
             f"{'-' if ya[0] == 0 else '+'}infinity. Both classes must be present."
         )
     if family.name == "poisson" and fit_intercept and np.all(ya == 0):
-        raise ValueError("Every count is 0: the Poisson intercept would go to -infinity.")
-    if l2 == 0.0 and X.shape[1] + int(fit_intercept) > int(active.sum()):
-        raise ValueError(
+        raise ConvergenceError("Every count is 0: the Poisson intercept would go to -infinity.")
+    if l2 != 0.0:
+        return
+    if X.shape[1] + int(fit_intercept) > int(active.sum()):
+        raise SingularHessianError(
             f"With l2=0 the model has {X.shape[1] + int(fit_intercept)} parameters but only "
             f"{int(active.sum())} rows with positive weight, so the optimum is not unique. "
             f"Use l2 > 0."
+        )
+    Xa = X[active]
+    flat = np.ptp(Xa, axis=0) == 0 if fit_intercept else ~Xa.any(axis=0)
+    if flat.any():
+        what = "constant (a copy of the intercept)" if fit_intercept else "zero on every row"
+        raise SingularHessianError(
+            f"With l2=0 column(s) {np.flatnonzero(flat)[:10].tolist()} of X are {what}, so the "
+            f"Hessian is singular and the optimum is not unique. Drop them or use l2 > 0."
+        )
+    _, first, inverse = np.unique(Xa.T, axis=0, return_index=True, return_inverse=True)
+    dup = np.flatnonzero(first[inverse.ravel()] != np.arange(Xa.shape[1]))
+    if dup.size:
+        j = int(dup[0])
+        raise SingularHessianError(
+            f"With l2=0 column {j} of X duplicates column {int(first[inverse.ravel()[j]])}, so "
+            f"the Hessian is singular and the optimum is not unique. Drop one of them or use "
+            f"l2 > 0."
         )
 
 

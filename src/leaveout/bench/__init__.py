@@ -1,0 +1,1 @@
+"""Benchmark study of leaveout's estimators (DESIGN.md §7): datasets, removal sets, reports."""
