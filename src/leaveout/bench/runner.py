@@ -148,23 +148,25 @@ def _plan_sets(job: Job, cfg: BenchConfig, X, scores: Scores, heavy: bool):
     return plan, sets
 
 
-def _retrain_chunk(payload, chunk):
-    """Exact refits for ``chunk`` = [(set_id, rows)]; runs in a worker process or in-process."""
-    X, y, Xt, yt, family, l2, fit_intercept, theta = payload
-    model = leaveout.GLM(family=family, l2=l2, fit_intercept=fit_intercept).fit(
-        X, y, warm_start=theta)
-    att = leaveout.Attributor(model, X, y)
-    t_loss = targets.loss(Xt, yt, reduce="sum")
-    t_pred = targets.linear_predictor(Xt, reduce="sum")
+def _exact_changes(att, t_loss, t_pred, chunk):
+    """Yield (set_id, Δ test loss, Δ test prediction, seconds) of exact refits, one set at a time."""
     base = (att.evaluate(t_loss), att.evaluate(t_pred))
-    out = []
     for set_id, T in chunk:
         t0 = time.perf_counter()
         th = att.retrain(T)
         dt = time.perf_counter() - t0
-        out.append((set_id, float(att.evaluate(t_loss, th) - base[0]),
-                    float(att.evaluate(t_pred, th) - base[1]), dt))
-    return out
+        yield (set_id, float(att.evaluate(t_loss, th) - base[0]),
+               float(att.evaluate(t_pred, th) - base[1]), dt)
+
+
+def _retrain_chunk(payload, chunk):
+    """Exact refits for ``chunk`` = [(set_id, rows)] in a worker process."""
+    X, y, Xt, yt, family, l2, fit_intercept, theta = payload
+    model = leaveout.GLM(family=family, l2=l2, fit_intercept=fit_intercept).fit(
+        X, y, warm_start=theta)
+    att = leaveout.Attributor(model, X, y)
+    return list(_exact_changes(att, targets.loss(Xt, yt, reduce="sum"),
+                               targets.linear_predictor(Xt, reduce="sum"), chunk))
 
 
 def _predict(att, T, t_loss, t_pred):
@@ -230,7 +232,8 @@ def run_job(job: Job, out: Path, cfg: BenchConfig, progress=None) -> list[dict]:
     payload = (X, ds.y, Xt, ds.y_test, ds.family, l2, ds.fit_intercept, att.params_)
     todo = [(p["set_id"], sets[p["set_id"]]) for p in pending]
     done = len(plan) - len(pending)
-    for set_id, al, ap, dt in _retrain_all(payload, todo, cfg.n_jobs):
+    for set_id, al, ap, dt in _retrain_all(att, (t_loss, t_pred), payload, todo,
+                                               cfg.n_jobs):
         finish(set_id, al, ap, dt)
         done += 1
         if progress is not None:
@@ -247,13 +250,12 @@ def run_job(job: Job, out: Path, cfg: BenchConfig, progress=None) -> list[dict]:
     return rows
 
 
-def _retrain_all(payload, todo, n_jobs):
+def _retrain_all(att, tgts, payload, todo, n_jobs):
     """Yield (set_id, Δ test loss, Δ test prediction, seconds) as refits finish."""
     if not todo:
         return
     if n_jobs == 1:
-        for item in todo:
-            yield from _retrain_chunk(payload, [item])
+        yield from _exact_changes(att, *tgts, todo)
         return
     from joblib import Parallel, delayed
 

@@ -1,0 +1,543 @@
+"""A catalogue of bad and edge-case inputs; docs/edge-cases.md lists the same cases.
+
+Every case is one of
+- ``raises``: a ``ValueError`` / ``TypeError`` (or leaveout's subclasses of ``ValueError``) raised
+  by leaveout itself — the exact class, a message excerpt naming what was wrong, and the
+  traceback's last frame inside the leaveout package (not NumPy / SciPy / scikit-learn);
+- ``warns``: legal but risky input: the specific leaveout warning, finite results (NaN only
+  where the case is documented to return NaN);
+- ``fine``: legal input: finite results, no leaveout warning, plus a case-specific check.
+No case may emit a ``RuntimeWarning`` (overflow, invalid value, ...).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+
+import leaveout
+from leaveout import targets
+from leaveout import ConvergenceError, SingularHessianError
+from leaveout import HighLeverageWarning, IllConditionedWarning, PolishWarning
+from conftest import make_data
+
+pd = pytest.importorskip("pandas")
+lm = pytest.importorskip("sklearn.linear_model")
+
+PACKAGE = Path(leaveout.__file__).resolve().parent
+DOC = Path(__file__).resolve().parents[1] / "docs" / "edge-cases.md"
+
+X, Y = make_data("logistic", n=40, p=3, seed=0)          # 40 rows, 3 features, labels 0/1
+YS = make_data("squared", n=40, p=3, seed=0)[1]           # a real-valued response on the same X
+YP = make_data("poisson", n=40, p=3, seed=0)[1]           # counts on the same X
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    call: Callable[[], object]
+    expect: type | None          # exception class, warning class, or None (fine)
+    excerpt: str = ""            # literal part of the error / warning message
+    nan: bool = False            # documented to return NaN (with the warning)
+    check: Callable[[object], None] | None = None
+
+
+def raises(id, exc, excerpt, call):
+    return Case(id, call, exc, excerpt)
+
+
+def warns(id, warning, excerpt, call, *, nan=False, check=None):
+    return Case(id, call, warning, excerpt, nan, check)
+
+
+def fine(id, call, check=None):
+    return Case(id, call, None, "", False, check)
+
+
+# -- shared models and data -------------------------------------------------------------------
+@functools.cache
+def base_att():
+    return leaveout.Attributor(leaveout.fit(X, Y), X, Y)
+
+
+def eff(*args, **kw):
+    return lambda: base_att().effects(*args, **kw)
+
+
+def fit(X_=X, y=Y, **kw):
+    return lambda: leaveout.fit(X_, y, **kw)
+
+
+def sk(make, X_=X, y=Y, att_y=None, att_X=None):
+    """Fit a scikit-learn estimator quietly, then attribute it."""
+    def call():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = make().fit(X_, y)
+        return leaveout.Attributor(est, X_ if att_X is None else att_X,
+                                   y if att_y is None else att_y)
+    return call
+
+
+def att_of(X_, y, *, family="logistic", l2=1.0, sample_weight=None, then=lambda a: a.effects("rif")):
+    def call():
+        a = leaveout.Attributor(leaveout.fit(X_, y, family=family, l2=l2,
+                                             sample_weight=sample_weight), X_, y, sample_weight)
+        return then(a)
+    return call
+
+
+def same_as(reference):
+    """Check: the result's parameters equal (bit for bit) those of ``reference()``."""
+    def check(result):
+        np.testing.assert_array_equal(result.params_, reference().params_)
+    return check
+
+
+def close_to(reference):
+    """Check: the result's parameters equal those of ``reference()`` to 1e-9 (relative)."""
+    def check(result):
+        np.testing.assert_allclose(result.params_, reference().params_, rtol=1e-9, atol=1e-12)
+    return check
+
+
+def with_col(col):
+    return np.column_stack([X, col])
+
+
+rng = np.random.default_rng(0)
+X_SEPARABLE_Y = (X[:, 0] > 0).astype(float)
+X_QUASI = X.copy()
+X_QUASI[:2, 0] = 0.0                                 # two rows on the separating hyperplane
+Y_QUASI = (X_QUASI[:, 0] > 0).astype(float)
+Y_QUASI[:2] = [0.0, 1.0]
+# Poisson: column 3 is nonzero only on rows 0..4, all of which have count 0.
+YP_SEP = YP.copy()
+YP_SEP[:5] = 0.0
+YP_SEP[5:] = np.maximum(YP_SEP[5:], 1.0)
+X_POISSON_SEP = with_col(np.r_[np.ones(5), np.zeros(35)])
+X_WIDE = rng.normal(size=(10, 20))
+Y_WIDE = np.r_[np.zeros(5), np.ones(5)]
+X_CONST = with_col(np.full(40, 3.7))
+X_DUP = with_col(X[:, 0])
+X_COLLINEAR = with_col(3.7 * X[:, 0] + X[:, 1])
+# Row 0 alone has a nonzero in column 1: with l2 = 0 its leverage is exactly 1.
+X_LEV1 = np.column_stack([X[:, 0], np.zeros(40)])
+X_LEV1[0, 1] = 1.0
+SW_ROW3_ZERO = np.ones(40)
+SW_ROW3_ZERO[3] = 0.0
+
+
+def nan_at(i, j):
+    Z = X.copy()
+    Z[i, j] = np.nan
+    return Z
+
+
+def params_finite(result):
+    assert np.isfinite(result.params_).all()
+
+
+def is_zero(result):
+    np.testing.assert_array_equal(result, 0.0)
+
+
+def effects_vanish(result):
+    assert np.abs(result).max() < 1e-12
+
+
+def leverages_in_unit_interval(result):
+    assert (result >= 0).all() and (result < 1).all()
+
+
+def row0_nan_others_finite(result):
+    assert np.isnan(result[0]).all() and np.isfinite(result[1:]).all()
+
+
+def all_nan(result):
+    assert np.isnan(result).all()
+
+
+def zero_weight_row_has_no_effect(result):
+    rif, retrain = result
+    np.testing.assert_array_equal(rif[3], 0.0)
+    np.testing.assert_allclose(retrain, 0.0, atol=1e-13)
+
+
+def equals_remove_1_2(result):
+    np.testing.assert_array_equal(result, base_att().effects("rif", remove=[1, 2]))
+
+
+def dup_rows_equal_weight_two(result):
+    ref = leaveout.fit(X, Y, sample_weight=np.full(40, 2.0))
+    np.testing.assert_allclose(result.params_, ref.params_, rtol=1e-12, atol=1e-14)
+
+
+FIT_CASES = [
+    raises("fit-nan-in-X", ValueError, "X contains 1 non-finite or missing value(s)",
+           fit(nan_at(0, 0))),
+    raises("fit-inf-in-y", ValueError, "y contains 1 non-finite or missing value(s)",
+           fit(y=np.r_[Y[:-1], np.inf])),
+    raises("fit-inf-in-sample-weight", ValueError, "sample_weight contains 1 non-finite",
+           fit(sample_weight=np.r_[np.inf, np.ones(39)])),
+    raises("fit-string-X", TypeError, "X must hold numbers; got an array of dtype <U",
+           fit(X.astype(str))),
+    raises("fit-object-X", TypeError, "X must hold numbers; got an array of dtype object",
+           fit(X.astype(object))),
+    raises("fit-complex-X", TypeError, "X is complex-valued", fit(X.astype(complex))),
+    raises("fit-datetime-X", TypeError, "got an array of dtype datetime64",
+           fit(np.datetime64("2020-01-01") + np.arange(120).reshape(40, 3))),
+    fine("fit-bool-X", fit(X > 0), check=same_as(fit((X > 0).astype(float)))),
+    raises("fit-string-y", TypeError, "Map the labels to 0/1 first",
+           fit(y=np.where(Y == 1, "yes", "no"))),
+    raises("fit-complex-y", TypeError, "y must be numeric; got dtype complex128",
+           fit(y=Y.astype(complex))),
+    raises("fit-1d-X", ValueError, "For a single feature use X.reshape(-1, 1)", fit(X[:, 0])),
+    raises("fit-3d-X", ValueError, "got 3-D with shape (40, 3, 1)", fit(X[:, :, None])),
+    raises("fit-y-two-columns", ValueError, "leaveout fits one response at a time",
+           fit(y=np.column_stack([Y, 1 - Y]))),
+    raises("fit-zero-rows", ValueError, "X has no rows (shape (0, 3))",
+           fit(np.empty((0, 3)), np.empty(0))),
+    raises("fit-empty-lists", ValueError, "got 1-D with shape (0,)", fit([], [])),
+    raises("fit-zero-columns-no-intercept", ValueError, "X has no columns",
+           fit(np.empty((40, 0)), fit_intercept=False)),
+    raises("fit-ragged-X", TypeError, "X could not be converted to a numeric array",
+           fit([[1.0, 2.0], [3.0]], [0.0, 1.0])),
+    raises("fit-y-length-mismatch", ValueError, "y has 39 entries but X has 40 rows",
+           fit(y=Y[:-1])),
+    raises("fit-logistic-labels-outside-0-1", ValueError,
+           "outside the domain of the 'logistic' family", fit(y=2 * Y)),
+    raises("fit-poisson-negative-counts", ValueError,
+           "outside the domain of the 'poisson' family", fit(y=YP - 1, family="poisson")),
+    raises("fit-logistic-all-equal-labels", ConvergenceError,
+           "Every label (with positive weight) is 1", fit(y=np.ones(40))),
+    raises("fit-poisson-all-zero-counts", ConvergenceError, "Every count is 0",
+           fit(y=np.zeros(40), family="poisson")),
+    fine("fit-squared-all-equal-y", att_of(X, np.full(40, 2.5), family="squared"),
+         check=effects_vanish),
+    raises("fit-separable-l2-0", ConvergenceError, "perfectly (or quasi-) separable",
+           fit(y=X_SEPARABLE_Y, l2=0.0)),
+    raises("fit-quasi-separable-l2-0", ConvergenceError, "perfectly (or quasi-) separable",
+           fit(X_QUASI, Y_QUASI, l2=0.0)),
+    fine("fit-separable-l2-positive", att_of(X, X_SEPARABLE_Y)),
+    raises("fit-poisson-zero-separation-l2-0", ConvergenceError,
+           "the zero counts are separable from the others",
+           fit(X_POISSON_SEP, YP_SEP, family="poisson", l2=0.0)),
+    fine("fit-poisson-zero-separation-l2-positive",
+         att_of(X_POISSON_SEP, YP_SEP, family="poisson")),
+    raises("fit-p-greater-than-n-l2-0", SingularHessianError,
+           "the model has 21 parameters but only 10 rows", fit(X_WIDE, Y_WIDE, l2=0.0)),
+    fine("fit-p-greater-than-n-l2-positive",
+         att_of(X_WIDE, Y_WIDE, then=lambda a: a.leverage), check=leverages_in_unit_interval),
+    raises("fit-constant-column-l2-0", SingularHessianError,
+           "column(s) [3] of X are constant (a copy of the intercept)",
+           fit(X_CONST, YS, family="squared", l2=0.0)),
+    fine("fit-constant-column-l2-positive", att_of(X_CONST, YS, family="squared")),
+    raises("fit-zero-column-no-intercept-l2-0", SingularHessianError,
+           "column(s) [3] of X are zero on every row",
+           fit(with_col(np.zeros(40)), l2=0.0, fit_intercept=False)),
+    raises("fit-duplicated-column-l2-0", SingularHessianError,
+           "column 3 of X duplicates column 0", fit(X_DUP, l2=0.0)),
+    raises("fit-collinear-columns-l2-0", SingularHessianError,
+           "The Hessian at the optimum is numerically singular",
+           fit(X_COLLINEAR, YS, family="squared", l2=0.0)),
+    fine("fit-duplicated-column-l2-positive", att_of(X_DUP, Y)),
+    fine("fit-duplicated-rows", fit(np.vstack([X, X]), np.r_[Y, Y]),
+         check=dup_rows_equal_weight_two),
+    fine("fit-zero-sample-weight-row",
+         att_of(X, Y, sample_weight=SW_ROW3_ZERO,
+                then=lambda a: (a.effects("rif"), a.effects("retrain", remove=[3]))),
+         check=zero_weight_row_has_no_effect),
+    raises("fit-negative-sample-weight", ValueError,
+           "sample_weight must be non-negative; sample_weight[0] = -1.0",
+           fit(sample_weight=np.r_[-1.0, np.ones(39)])),
+    raises("fit-all-zero-sample-weights", ValueError, "sample_weight is zero for every row",
+           fit(sample_weight=np.zeros(40))),
+    raises("fit-sample-weight-wrong-shape", ValueError,
+           "sample_weight must have shape (40,) to match X", fit(sample_weight=np.ones((40, 1)))),
+    raises("fit-negative-l2", ValueError,
+           "The 'l2' parameter of fit must be a float in [0, inf). Got -1.0 instead.",
+           fit(l2=-1.0)),
+    raises("fit-nan-l2", ValueError, "Got nan instead.", fit(l2=float("nan"))),
+    raises("fit-string-l2", TypeError, "The 'l2' parameter of fit must be a float",
+           fit(l2="1")),
+    raises("fit-unknown-family", ValueError,
+           "Unknown family 'gaussian'. Valid families are: logistic, poisson, squared.",
+           fit(family="gaussian")),
+    raises("fit-family-not-string", TypeError, "family must be a string", fit(family=None)),
+    raises("fit-intercept-not-bool", TypeError,
+           "The 'fit_intercept' parameter of fit must be a bool", fit(fit_intercept="yes")),
+    raises("fit-max-iter-zero", ValueError, "The 'max_iter' parameter of fit must be an int",
+           fit(max_iter=0)),
+    raises("fit-warm-start-wrong-shape", ValueError, "warm_start must have shape (4,)",
+           lambda: leaveout.GLM().fit(X, Y, warm_start=np.zeros(2))),
+    fine("fit-float32-X", fit(X.astype(np.float32)),
+         check=same_as(fit(X.astype(np.float32).astype(np.float64)))),
+    fine("fit-python-lists", fit(X.tolist(), Y.tolist()), check=same_as(fit())),
+    raises("fit-sparse-X", TypeError, "Pass X.toarray() if it fits in memory",
+           lambda: leaveout.fit(__import__("scipy.sparse").sparse.csr_matrix(X), Y)),
+    raises("fit-pandas-string-column", TypeError, "non-numeric column(s) ['city']",
+           lambda: leaveout.fit(pd.DataFrame({"a": X[:, 0], "city": ["Oslo"] * 40}), Y)),
+    raises("fit-pandas-categorical-column", TypeError, "non-numeric column(s) ['grade']",
+           lambda: leaveout.fit(pd.DataFrame({"a": X[:, 0],
+                                              "grade": pd.Categorical(["a", "b"] * 20)}), Y)),
+    raises("fit-pandas-nullable-with-NA", ValueError,
+           "X contains 1 non-finite or missing value(s) (NaN, inf or pandas.NA), first at "
+           "(row, column) (1, 0)",
+           lambda: leaveout.fit(pd.DataFrame({"a": pd.array([1, None] + [0] * 38, dtype="Int64"),
+                                              "b": X[:, 1]}), Y)),
+    fine("fit-pandas-nullable-without-NA",
+         lambda: leaveout.fit(pd.DataFrame({"a": pd.array(X[:, 0], dtype="Float64"),
+                                            "b": pd.array(X[:, 1] > 0, dtype="boolean")}), Y),
+         check=same_as(fit(np.column_stack([X[:, 0], X[:, 1] > 0])))),
+    fine("fit-pandas-bool-and-float-columns",
+         lambda: leaveout.fit(pd.DataFrame({"a": X[:, 0], "b": X[:, 1] > 0}), Y),
+         check=same_as(fit(np.column_stack([X[:, 0], X[:, 1] > 0])))),
+    raises("fit-pandas-nullable-y-with-NA", ValueError,
+           "y contains 1 non-finite or missing value(s)",
+           fit(y=pd.Series(pd.array([True, None] + [False, True] * 19, dtype="boolean")))),
+    raises("fit-overflowing-features", ValueError,
+           "X contains 120 value(s) larger than 1e+150 in magnitude", fit(X * 1e200)),
+    raises("fit-overflowing-y", ValueError, "y contains 40 value(s) larger than 1e+150",
+           fit(y=(YS + 100) * 1e200, family="squared")),
+]
+
+ATTRIBUTOR_CASES = [
+    warns("att-ill-conditioned-feature", IllConditionedWarning,
+          "The Hessian is ill-conditioned", att_of(X * [1.0, 1.0, 1e8], Y)),
+    warns("att-leverage-one-row", HighLeverageWarning, "Removing training row(s) 0 makes",
+          att_of(X_LEV1, YS, family="squared", l2=0.0), nan=True, check=row0_nan_others_finite),
+    warns("att-retrain-leverage-one-row", HighLeverageWarning,
+          "Retraining without set 0 (rows 0) has no unique finite optimum",
+          att_of(X_LEV1, YS, family="squared", l2=0.0,
+                 then=lambda a: a.effects("retrain", remove=[0])), nan=True, check=all_nan),
+    warns("att-data-not-the-fit-data", PolishWarning, "was it fitted on other data?",
+          lambda: leaveout.Attributor(leaveout.fit(X, Y), X + 1.0, Y)),
+    raises("att-mismatched-width", ValueError,
+           "X has 6 features, but the leaveout.GLM was fitted with 3",
+           lambda: leaveout.Attributor(leaveout.fit(X, Y), np.hstack([X, X]), Y)),
+    raises("att-y-length-mismatch", ValueError, "y has 39 entries but X has 40 rows",
+           lambda: leaveout.Attributor(leaveout.fit(X, Y), X, Y[:-1])),
+    raises("att-sample-weight-wrong-length", ValueError, "sample_weight must have shape (40,)",
+           lambda: leaveout.Attributor(leaveout.fit(X, Y), X, Y, sample_weight=np.ones(5))),
+    raises("att-labels-one-class", ConvergenceError, "Both classes must be present",
+           lambda: leaveout.Attributor(leaveout.fit(X, Y), X, np.ones(40))),
+    raises("att-unfitted-glm", ValueError, "This leaveout.GLM is not fitted yet",
+           lambda: leaveout.Attributor(leaveout.GLM(), X, Y)),
+    raises("att-not-a-model", TypeError, "Cannot attribute a builtins.object",
+           lambda: leaveout.Attributor(object(), X, Y)),
+]
+
+SKLEARN_CASES = [
+    warns("sk-unconverged-logistic", PolishWarning, "It had probably stopped early",
+          sk(lambda: lm.LogisticRegression(max_iter=1))),
+    raises("sk-l1-logistic", TypeError, "with an L1 component",
+           sk(lambda: lm.LogisticRegression(l1_ratio=1.0, solver="liblinear"))),
+    raises("sk-elasticnet-logistic", TypeError, "with an L1 component",
+           sk(lambda: lm.LogisticRegression(l1_ratio=0.5, solver="saga", max_iter=200))),
+    raises("sk-multiclass-logistic", ValueError, "has 3 classes; only binary models",
+           sk(lambda: lm.LogisticRegression(), y=np.arange(40) % 3)),
+    raises("sk-unfitted-logistic", ValueError, "This LogisticRegression is not fitted yet",
+           lambda: leaveout.Attributor(lm.LogisticRegression(), X, Y)),
+    raises("sk-lasso", TypeError, "Lasso. Supported models:", sk(lm.Lasso)),
+    raises("sk-sgdclassifier", TypeError, "SGDClassifier. Supported models:",
+           sk(lambda: lm.SGDClassifier(loss="log_loss"))),
+    raises("sk-pipeline", TypeError, "Pipeline. Supported models:",
+           sk(lambda: __import__("sklearn.pipeline").pipeline.make_pipeline(
+               lm.LogisticRegression()))),
+    raises("sk-ridge-multioutput", ValueError, "This Ridge was fitted on 2 responses",
+           sk(lm.Ridge, y=np.column_stack([YS, YS]))),
+    raises("sk-ridge-positive", TypeError, "with positive=True (a constrained fit)",
+           sk(lambda: lm.Ridge(positive=True), y=YS)),
+    raises("sk-logistic-unknown-labels", ValueError,
+           "that the LogisticRegression was not fitted on",
+           sk(lm.LogisticRegression, att_y=Y + 5)),
+    fine("sk-logistic-string-labels",
+         sk(lambda: lm.LogisticRegression(tol=1e-10), y=np.where(Y == 1, "yes", "no")),
+         check=close_to(lambda: leaveout.fit(X, Y))),
+    raises("sk-logistic-no-penalty-separable", ConvergenceError,
+           "perfectly (or quasi-) separable", sk(lambda: lm.LogisticRegression(C=np.inf),
+                                                 y=X_SEPARABLE_Y)),
+    raises("sk-linear-regression-p-gt-n", SingularHessianError,
+           "the model has 4 parameters but only 3 rows",
+           sk(lm.LinearRegression, X_=X[:3], y=YS[:3])),
+    raises("sk-poisson-negative-y", ValueError, "outside the domain of the 'poisson' family",
+           sk(lm.PoissonRegressor, y=YP, att_y=YP - 1)),
+    raises("sk-width-mismatch", ValueError, "X has 2 features, but the Ridge was fitted with 3",
+           sk(lm.Ridge, y=YS, att_X=X[:, :2])),
+]
+
+
+def every_method_gives_zero(kw):
+    return lambda: np.stack([base_att().effects(m, **kw) for m in leaveout.METHODS])
+
+
+EFFECTS_CASES = [
+    fine("eff-empty-set", every_method_gives_zero(dict(remove=[])), check=is_zero),
+    fine("eff-empty-sets-in-list", every_method_gives_zero(dict(remove=[[], []])),
+         check=is_zero),
+    raises("eff-repeated-index", ValueError, "remove repeats row index 1",
+           eff("rif", remove=[1, 1])),
+    raises("eff-out-of-range", ValueError,
+           "remove contains row index 40, out of range for 40 training rows",
+           eff("rif", remove=[40])),
+    raises("eff-negative-index", ValueError, "remove contains the negative index -1",
+           eff("rif", remove=[-1])),
+    raises("eff-remove-every-row", ValueError, "remove removes all 40 training rows",
+           eff("retrain", remove=list(range(40)))),
+    raises("eff-mask-every-row", ValueError,
+           "remove is a boolean mask that removes all 40 training rows",
+           eff("retrain", remove=np.ones(40, dtype=bool))),
+    raises("eff-mask-wrong-length", ValueError,
+           "remove is a boolean mask of length 5, but there are 40 training rows",
+           eff("rif", remove=np.ones(5, dtype=bool))),
+    raises("eff-float-indices", TypeError,
+           "remove must hold integer row indices; got non-integer values",
+           eff("rif", remove=[1.5])),
+    fine("eff-integer-valued-floats", eff("rif", remove=[1.0, 2.0]), check=equals_remove_1_2),
+    raises("eff-huge-float-index", ValueError, "remove contains row index 1e+20, out of range",
+           eff("rif", remove=[1e20])),
+    raises("eff-nan-index", TypeError, "got non-integer values", eff("rif", remove=[np.nan])),
+    raises("eff-python-set", TypeError, "not set; e.g. remove=[3, 17]",
+           eff("rif", remove={1, 2})),
+    raises("eff-dict", TypeError, "not dict", eff("rif", remove={1: 2})),
+    raises("eff-string", TypeError, "not str", eff("rif", remove="12")),
+    raises("eff-bare-int", TypeError, "Use remove=[3].", eff("rif", remove=3)),
+    raises("eff-mixed-nesting", TypeError, "remove mixes integers and sequences",
+           eff("rif", remove=[1, [2]])),
+    raises("eff-3d-array", ValueError, "remove must be 1-D or 2-D",
+           eff("rif", remove=np.zeros((2, 2, 2), dtype=int))),
+    raises("eff-bad-set-in-list", ValueError, "remove[1] repeats row index 2",
+           eff("rif", remove=[[1], [2, 2]])),
+    raises("eff-unknown-method", ValueError,
+           "Unknown method 'influence'. Valid methods are: if, rif, newton, retrain.",
+           eff("influence")),
+    raises("eff-method-not-string", TypeError, "method must be a string", eff(None)),
+    raises("eff-linearize-not-bool", TypeError,
+           "The 'linearize' parameter of effects must be a bool",
+           eff("rif", target=targets.prediction(X[:2]), linearize="no")),
+    raises("eff-target-not-a-target", TypeError, "target must be made by leaveout.targets",
+           eff("rif", target=X[:3])),
+    raises("eff-target-wrong-width", ValueError,
+           "The target's query rows have 5 features, but the model has 3",
+           eff("rif", target=targets.prediction(np.ones((2, 5))))),
+    raises("eff-target-1d-query", ValueError, "the target's X must be 2-D",
+           lambda: targets.prediction(X[0])),
+    raises("eff-target-nan-query", ValueError, "the target's X contains 1 non-finite",
+           lambda: targets.linear_predictor(nan_at(0, 1)[:2])),
+    raises("eff-target-loss-missing-y", TypeError,
+           "the target's y must be an array-like of shape (n_samples,); got None.",
+           eff("rif", target=targets.loss(X[:3], None))),
+    raises("eff-target-loss-y-wrong-length", ValueError,
+           "the target's y has 2 entries but X has 3 rows",
+           eff("rif", target=targets.loss(X[:3], Y[:2]))),
+    raises("eff-target-loss-y-outside-domain", ValueError,
+           "the target's y has 1 value(s) outside the domain",
+           eff("rif", target=targets.loss(X[:2], [3.0, 0.0]))),
+    raises("eff-unknown-target-kind", ValueError, "Unknown target kind 'gradient'",
+           lambda: targets.Target("gradient", X)),
+    raises("eff-unknown-reduce", ValueError, "reduce must be None, 'sum' or 'mean'; got 'max'.",
+           lambda: targets.loss(X, Y, reduce="max")),
+    warns("eff-retrain-leaves-one-class", HighLeverageWarning,
+          "has no unique finite optimum (Every label (with positive weight) is 0",
+          eff("retrain", remove=np.flatnonzero(Y == 1)), nan=True, check=all_nan),
+    fine("eff-newton-leaves-one-class", eff("newton", remove=np.flatnonzero(Y == 1))),
+]
+
+CASES = FIT_CASES + ATTRIBUTOR_CASES + SKLEARN_CASES + EFFECTS_CASES
+IDS = [c.id for c in CASES]
+
+
+def _arrays(result):
+    """The numbers a call returned: an array, a tuple of arrays, a GLM or an Attributor."""
+    if isinstance(result, leaveout.GLM):
+        return [result.params_]
+    if isinstance(result, leaveout.Attributor):
+        return [result.params_, result.leverage, result.effects("rif")]
+    if isinstance(result, tuple):
+        return [np.asarray(r, dtype=float) for r in result]
+    return [np.asarray(result, dtype=float)]
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_edge_case(case):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if case.expect is not None and issubclass(case.expect, Exception):
+            assert issubclass(case.expect, (ValueError, TypeError))
+            with pytest.raises(case.expect) as excinfo:
+                case.call()
+            assert type(excinfo.value) is case.expect, repr(excinfo.value)
+            assert case.excerpt in str(excinfo.value), str(excinfo.value)
+            last = Path(str(excinfo.traceback[-1].path)).resolve()
+            assert last.is_relative_to(PACKAGE), f"raised from {last}, not from leaveout"
+            result = None
+        else:
+            result = case.call()
+    runtime = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert not runtime, runtime
+    ours = [w for w in caught if issubclass(w.category, leaveout.LeaveoutWarning)]
+    if case.expect is not None and issubclass(case.expect, Warning):
+        assert any(issubclass(w.category, case.expect) and case.excerpt in str(w.message)
+                   for w in ours), [str(w.message) for w in ours]
+    else:
+        assert not ours, [str(w.message) for w in ours]
+    if result is None:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", leaveout.LeaveoutWarning)
+        arrays = _arrays(result)
+    if not case.nan:
+        for a in arrays:
+            assert np.isfinite(a).all()
+    if case.check is not None:
+        case.check(result)
+
+
+def test_catalogue_size_and_unique_ids():
+    assert len(CASES) >= 45
+    assert len(set(IDS)) == len(IDS)
+
+
+# -- docs/edge-cases.md lists exactly these cases -------------------------------------------
+_ROW = re.compile(r"^\|\s*`(?P<id>[^`]+)`\s*\|(?P<input>.*)\|(?P<does>.*)\|(?P<excerpt>.*)\|\s*$")
+
+
+def _doc_rows():
+    rows = {}
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        m = _ROW.match(line)
+        if m:
+            assert m["id"] not in rows, f"{m['id']} is listed twice in {DOC.name}"
+            rows[m["id"]] = m
+    return rows
+
+
+def test_docs_table_lists_the_same_cases():
+    rows = _doc_rows()
+    assert sorted(rows) == sorted(IDS), (
+        f"only in docs: {sorted(set(rows) - set(IDS))}; only in tests: "
+        f"{sorted(set(IDS) - set(rows))}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_docs_row_agrees_with_the_test(case):
+    row = _doc_rows()[case.id]
+    excerpt = row["excerpt"].strip()
+    if case.excerpt:
+        assert excerpt == f"`{case.excerpt}`", f"docs excerpt {excerpt} != test excerpt"
+    else:
+        assert excerpt == "—"
+    does = row["does"]
+    if case.expect is None:
+        assert "no warning" in does
+    else:
+        assert f"`{case.expect.__name__}`" in does
+    assert ("NaN" in does) == case.nan
