@@ -158,3 +158,18 @@ def test_parallel_retraining_matches_in_process(study, tmp_path):
     np.testing.assert_allclose(b["actual"].to_numpy(), a["actual"].to_numpy(), rtol=1e-9)
     np.testing.assert_allclose(b["predicted"].to_numpy(), a["predicted"].to_numpy(), rtol=1e-12)
     assert len(par) and par[cols].notna().all().all()
+
+
+def test_cli_bench_and_report_rewrite(study, tmp_path, capsys):
+    from leaveout.bench.report import rewrite_report
+    from leaveout.cli import main
+
+    out, cache, _ = study
+    rewrite_report(out)
+    text = (out / "results.md").read_text()
+    assert "## Real datasets" in text and "| breast_cancer | rif |" in text
+    assert main(["bench", "--quick", "--no-sweeps", "--datasets", "breast_cancer",
+                 "--out", str(out), "--cache-dir", str(cache)]) == 0
+    assert "accuracy study written" in capsys.readouterr().out
+    assert main(["bench", "--datasets", "nope", "--out", str(tmp_path)]) == 1
+    assert "Unknown datasets ['nope']" in capsys.readouterr().err

@@ -16,21 +16,27 @@ def _demo(args) -> int:
 
 def _bench(args) -> int:
     datasets = tuple(d for d in args.datasets.split(",") if d) if args.datasets else None
-    if args.study == "poisoning":
+    if args.study in ("accuracy", "all"):
+        from .bench.runner import BenchConfig, run_bench
+
+        cfg = BenchConfig(datasets=datasets if args.study == "accuracy" else None,
+                          quick=args.quick, sweeps=not args.no_sweeps, n_jobs=args.n_jobs,
+                          seed=args.seed, cache_dir=args.cache_dir)
+        run_bench(args.out, cfg)
+        print(f"accuracy study written to {args.out}/ (results.csv, summary.csv, results.md, "
+              f"figures); rerun the same command to resume an interrupted run")
+    if args.study in ("poisoning", "all"):
         from .bench.poisoning import run_poisoning
 
-        run_poisoning(args.out, datasets=datasets, quick=args.quick, seed=args.seed,
-                      cache_dir=args.cache_dir)
+        run_poisoning(args.out, datasets=datasets if args.study == "poisoning" else None,
+                      quick=args.quick, seed=args.seed, cache_dir=args.cache_dir)
         print(f"poisoning study written to {args.out}/ (poisoning.csv, poisoning_summary.csv, "
               f"fig_poisoning.png)")
-        return 0
-    from .bench.runner import BenchConfig, run_bench
+    if args.study == "all":
+        from .bench.report import rewrite_report
 
-    cfg = BenchConfig(datasets=datasets, quick=args.quick, sweeps=not args.no_sweeps,
-                      n_jobs=args.n_jobs, seed=args.seed, cache_dir=args.cache_dir)
-    run_bench(args.out, cfg)
-    print(f"accuracy study written to {args.out}/ (results.csv, summary.csv, results.md, "
-          f"figures); rerun the same command to resume an interrupted run")
+        rewrite_report(args.out)
+        print(f"results page: {args.out}/results.md")
     return 0
 
 
@@ -52,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", help="reproduce the accuracy (default) or poisoning study of the RIF paper",
         description="Run the accuracy study (IF / RIF / Newton against retraining on real and "
                     "synthetic data) or the label-flip poisoning study. Interrupted runs resume.")
-    bench.add_argument("study", nargs="?", choices=("accuracy", "poisoning"), default="accuracy")
+    bench.add_argument("study", nargs="?", choices=("accuracy", "poisoning", "all"),
+                       default="accuracy", help="which study (default accuracy; all = both, "
+                                                "one results page)")
     bench.add_argument("--quick", action="store_true", help="small data, few sets (minutes)")
     bench.add_argument("--datasets", default="", help="comma-separated dataset names")
     bench.add_argument("--out", default="bench-out", help="output directory (default bench-out)")

@@ -127,7 +127,40 @@ def write_report(out: Path, df, summary, meta) -> None:
     if len(sweeps):
         text += ["## Synthetic sweeps (p/n at λ = 1, and λ at p/n = 0.6)", "",
                  _md_table(sweeps, cols + ["l2"])]
+    pois = out / "poisoning_summary.csv"
+    if pois.exists():
+        import pandas as pd
+
+        ps = pd.read_csv(pois)
+        text += [
+            "## Poisoning (label flip; DESIGN.md §7)", "",
+            "One poisoned row (x_t, 1 − y_t) per attacked test row t; `agree` = fraction of "
+            "attacks where the method correctly predicts whether removing the poison restores "
+            "the target's clean class; `agree_flipped` the same among attacks that flipped it; "
+            "ratio = predicted / actual change of the target's logit. Details and per-attack "
+            "rows: `poisoning.csv`.", "",
+            _md_table(ps, [c for c in ("dataset", "variant", "method", "n_attacks", "n_flipped",
+                                       "agree", "agree_flipped", "median_ratio",
+                                       "median_leverage") if c in ps.columns]),
+        ]
+        if (out / "fig_poisoning.png").exists():
+            figs.append("fig_poisoning.png")
     if meta.get("skipped"):
         text += ["## Skipped", ""] + [f"- {n}: {why}" for n, why in meta["skipped"]] + [""]
     text += ["## Figures", ""] + [f"![{f}]({f})" for f in figs] + [""]
     atomic_write_text(out / "results.md", "\n".join(text))
+
+
+def rewrite_report(out) -> None:
+    """Rewrite ``results.md`` from the files of a finished run (e.g. after the poisoning study)."""
+    import json
+
+    import pandas as pd
+
+    out = Path(out)
+    df = pd.read_csv(out / "results.csv", dtype={"sweep": object})
+    summary = pd.read_csv(out / "summary.csv", dtype={"sweep": object})
+    for frame in (df, summary):  # an empty sweep name is read back as NaN
+        frame["sweep"] = [s if isinstance(s, str) else "" for s in frame["sweep"]]
+    meta = json.loads((out / "meta.json").read_text())
+    write_report(out, df, summary, meta)
