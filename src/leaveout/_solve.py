@@ -19,11 +19,17 @@ class CholeskyFactor:
 
     def __init__(self, H: np.ndarray, *, what: str = "Hessian"):
         self.n = H.shape[0]
-        self._anorm = float(np.abs(H).sum(axis=0).max()) if self.n else 0.0
-        # Norm of the equilibrated D^-1/2 H D^-1/2 (D = diag H), for scaled_condition_estimate.
+        # 1-norms of H and of the equilibrated D^-1/2 H D^-1/2 (D = diag H), for the condition
+        # estimates; one p × p temporary.
         self._d = np.sqrt(np.abs(np.diag(H)))
-        self._scaled_anorm = (float((np.abs(H) / np.outer(self._d, self._d)).sum(axis=0).max())
-                              if self.n and self._d.min() > 0 else np.inf)
+        A = np.abs(H)
+        self._anorm = float(A.sum(axis=0).max()) if self.n else 0.0
+        self._scaled_anorm = np.inf
+        if self.n and self._d.min() > 0 and np.isfinite(self._d).all():
+            A /= self._d[:, None]
+            A /= self._d[None, :]
+            self._scaled_anorm = float(A.sum(axis=0).max())
+        del A
         try:
             self._c = linalg.cho_factor(H, lower=True, check_finite=False)
         except linalg.LinAlgError:

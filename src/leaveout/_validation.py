@@ -190,7 +190,7 @@ def check_y(y, n_samples: int, family: Family, name: str = "y") -> np.ndarray:
                      "multiclass models are not supported yet.")
         raise ValueError(
             f"{name} has {idx.size} value(s) outside the domain of the {family.name!r} family "
-            f"({family.y_domain}), e.g. {name}[{idx[0]}] = {arr[idx[0]]!r}.{extra}"
+            f"({family.y_domain}), e.g. {name}[{idx[0]}] = {float(arr[idx[0]])!r}.{extra}"
         )
     return arr
 
@@ -213,8 +213,8 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
     if (arr < 0).any():
         i = int(np.flatnonzero(arr < 0)[0])
         raise ValueError(
-            f"sample_weight must be non-negative; sample_weight[{i}] = {arr[i]!r}. A weight of 0 "
-            f"excludes a row; negative weights have no meaning for a loss."
+            f"sample_weight must be non-negative; sample_weight[{i}] = {float(arr[i])!r}. A "
+            f"weight of 0 excludes a row; negative weights have no meaning for a loss."
         )
     if not (arr > 0).any():
         raise ValueError("sample_weight is zero for every row; at least one row needs weight > 0.")
@@ -246,8 +246,8 @@ def check_indices(remove, n_samples: int) -> tuple[list[np.ndarray], bool]:
     except TypeError:
         if isinstance(remove, numbers.Integral):
             raise TypeError(
-                f"remove must be a sequence of row indices; got the single integer {remove!r}. "
-                f"Use remove=[{remove!r}]."
+                f"remove must be a sequence of row indices; got the single integer "
+                f"{int(remove)!r}. Use remove=[{int(remove)!r}]."
             ) from None
         raise TypeError(
             f"remove must be a sequence of row indices or a list of such sequences; got "

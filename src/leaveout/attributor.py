@@ -195,8 +195,11 @@ class Attributor:
         bound = self._bind(target)
         if params is None:
             return bound.shape_result(bound.value(self.params_))
-        P = np.asarray(params, dtype=np.float64)
-        if P.shape[-1] != self.n_params or P.ndim not in (1, 2):
+        P = np.asarray(params)
+        if P.dtype.kind not in "biuf":
+            raise TypeError(f"params must be numeric; got an array of dtype {P.dtype}.")
+        P = P.astype(np.float64)
+        if P.ndim not in (1, 2) or P.shape[-1] != self.n_params:
             raise ValueError(f"params must have shape (n_params,) or (k, n_params) with "
                              f"n_params={self.n_params}; got {P.shape}.")
         if P.ndim == 1:

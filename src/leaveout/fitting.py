@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 #: Newton decrement² below which (relative to max(1, |L|)) the fit is at rounding level.
 DECREMENT_TOL = 1e-16
 #: Condition estimate of the equilibrated Hessian at the optimum above which its columns are taken
-#: as linearly dependent (≈ 1 / (5 · machine epsilon)): the optimum is not unique to working precision.
+#: as linearly dependent (≈ 1 / (5 · machine epsilon)): the optimum is then not unique to working
+#: precision.
 SINGULAR_COND = 1e15
 
 
@@ -59,7 +60,7 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
         theta = np.zeros_like(theta)
         eta = loss.eta(theta)
         f = loss.objective(theta, eta)
-    previous = np.inf
+    previous, ratio = np.inf, 0.0
     for it in range(1, max_iter + 1):
         g = loss.gradient(theta, eta)
         factor = factorize(loss.hessian(theta, eta))
@@ -80,7 +81,7 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
         if decrement2 <= 1e-10 * scale and decrement2 > 0.1 * previous:
             _check_unique(factor)
             return NewtonResult(theta, f, float(np.linalg.norm(g)), it - 1)
-        previous = decrement2
+        ratio, previous = decrement2 / previous, decrement2
         # Backtracking (Armijo) line search; the full step is taken near the optimum.
         t = 1.0
         for _ in range(60):
@@ -99,12 +100,14 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
                 "direction. The problem is badly scaled; standardise the features."
             )
         theta, eta, f = cand, eta_c, f_c
-    raise ConvergenceError(
+    exc = ConvergenceError(
         f"The fit did not converge in {max_iter} Newton steps (last decrement² "
         f"{decrement2:.3g}). The optimum is probably at infinity: perfectly separable labels, "
         f"all-equal labels, or counts that are all zero, with too little penalty. Use l2 > 0 "
         f"(and check the labels)."
     )
+    exc.stalled = ratio > 0.1  # the decrement stopped shrinking: not quadratic convergence
+    raise exc
 
 
 def _numerically_singular(detail: str) -> SingularHessianError:
@@ -144,9 +147,15 @@ def exact_fit(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> N
         res = newton(loss, theta0, max_iter=max_iter)
     except ConvergenceError as exc:
         _raise_if_separated(family, X, y, sw, l2, fit_intercept)
-        if family.name == "squared" or l2 > 0.0:
-            # The optimum is finite here, so Newton stalled on rounding errors of its solves.
-            raise _numerically_singular("Newton steps stall at rounding level") from exc
+        stalled = getattr(exc, "stalled", None)
+        if (family.name == "squared" or l2 > 0.0) and stalled is not None:
+            # The optimum is finite here: Newton either stalled on rounding errors of its solves
+            # (a numerically singular Hessian) or was given too few steps.
+            if stalled:
+                raise _numerically_singular("Newton steps stall at rounding level") from exc
+            raise ConvergenceError(
+                f"The fit did not converge in {max_iter} Newton steps although its optimum is "
+                f"finite; raise max_iter.") from exc
         raise
     eta = loss.eta(res.theta)
     if l2 == 0.0 and np.abs(eta[sw > 0]).max(initial=0.0) > 20.0:
