@@ -320,8 +320,11 @@ FIT_CASES = [
 ]
 
 ATTRIBUTOR_CASES = [
-    warns("att-ill-conditioned-feature", IllConditionedWarning,
-          "The Hessian is ill-conditioned", att_of(X * [1.0, 1.0, 1e8], Y)),
+    fine("att-badly-scaled-feature", att_of(X * [1.0, 1.0, 1e8], Y)),
+    warns("att-ill-conditioned-collinear", IllConditionedWarning,
+          "The Hessian is ill-conditioned even after rescaling",
+          att_of(np.column_stack([X[:, :2], X[:, 0] + 1e-6 * np.cos(np.arange(len(Y)))]), Y,
+                 l2=0.0)),
     warns("att-leverage-one-row", HighLeverageWarning, "Removing training row(s) 0 makes",
           att_of(X_LEV1, YS, family="squared", l2=0.0), nan=True, check=row0_nan_others_finite),
     warns("att-retrain-leverage-one-row", HighLeverageWarning,
