@@ -96,6 +96,8 @@ def _report_nonfinite(arr: np.ndarray, name: str) -> None:
 
 
 def _report_too_large(arr: np.ndarray, name: str) -> None:
+    if arr.size == 0 or (arr.max() <= MAX_ABS and arr.min() >= -MAX_ABS):
+        return  # the common case, without n × p temporaries
     bad = np.abs(arr) > MAX_ABS
     if bad.any():
         raise ValueError(

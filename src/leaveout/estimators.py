@@ -75,10 +75,11 @@ class FittedState:
 
     @cached_property
     def leverage(self) -> np.ndarray:
-        """h_i = w_i x̃_i·H⁻¹x̃_i, shape (n_samples,)."""
+        """h_i = w_i x̃_i·H⁻¹x̃_i = w_i ‖L⁻¹x̃_i‖², shape (n_samples,); no n × p cache."""
         h = np.empty(self.design.n_samples)
         for sl, rows in self.design.chunks():
-            h[sl] = self.w[sl] * np.einsum("ij,ij->i", rows, self.B[sl])
+            Z = self.factor.solve_lower(rows.T)  # (p, chunk)
+            h[sl] = self.w[sl] * np.einsum("ij,ij->j", Z, Z)
         return h
 
     @cached_property
@@ -117,12 +118,11 @@ class FittedState:
 
         Computed as (X̃ H⁻¹ J) scaled per row: never an n × p × m intermediate.
         """
+        if method == "retrain":
+            return self.per_row("retrain") @ J
         A = self.design.matmat(self.factor.solve(J))  # (n, m)
-        if method == "if":
-            return A * self.r[:, None]
-        if method in ("rif", "newton"):
-            return A * self.rif_scale[:, None]
-        return self.per_row("retrain") @ J
+        A *= (self.r if method == "if" else self.rif_scale)[:, None]
+        return A
 
     # -- sets ---------------------------------------------------------------------------------
     def sets(self, method: str, sets: list[np.ndarray]) -> np.ndarray:
