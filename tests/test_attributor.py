@@ -180,3 +180,23 @@ def test_high_leverage_row_warns_and_names_it():
     with pytest.warns(leaveout.HighLeverageWarning, match="singular"):
         nw = att.effects("newton", remove=[0, 1])
     assert np.isnan(nw).all()
+
+
+@pytest.mark.parametrize("family", ["logistic", "poisson", "squared"])
+def test_newton_for_sets_larger_than_p_matches_woodbury_regime(family):
+    # Sets with k > p use a direct factorisation of H − H_T; compare to retrain (squared: exact)
+    # and to the Woodbury path on the same set split in a way that stays below p.
+    X, y = make_data(family, n=150, p=4, seed=9)
+    att = leaveout.Attributor(leaveout.fit(X, y, family=family, l2=1.0), X, y)
+    T = np.arange(0, 150, 3)  # 50 rows > 5 parameters
+    big = att.effects("newton", remove=T)
+    # Reference: the Newton step written out with numpy on the retained data.
+    A = np.column_stack([X, np.ones(150)])
+    fam = leaveout.FAMILIES[family]
+    eta = A @ att.params_
+    keep = np.setdiff1d(np.arange(150), T)
+    H_ret = A[keep].T @ (A[keep] * fam.d2(eta[keep], y[keep])[:, None]) + np.diag([1.0] * 4 + [0])
+    ref = np.linalg.solve(H_ret, A[T].T @ fam.d1(eta[T], y[T]))
+    np.testing.assert_allclose(big, ref, rtol=1e-9, atol=1e-12)
+    if family == "squared":
+        np.testing.assert_allclose(big, att.effects("retrain", remove=T), rtol=1e-8)
