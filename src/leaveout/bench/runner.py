@@ -317,7 +317,13 @@ def run_bench(out_dir, config: BenchConfig | None = None, *, progress=None):
     summary = summarise(df)
     atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
     seconds = time.perf_counter() - t0
-    meta = {"config": {k: v for k, v in asdict(cfg).items()}, "seconds": seconds,
+    config = json.loads(json.dumps(asdict(cfg), default=str))
+    total = seconds
+    if (out / "meta.json").exists():  # a resumed run: add the time of the earlier invocations
+        previous = json.loads((out / "meta.json").read_text())
+        if previous.get("config") == config:
+            total += float(previous.get("seconds_total", previous.get("seconds", 0.0)))
+    meta = {"config": config, "seconds": seconds, "seconds_total": total,
             "skipped": skipped, "leaveout": leaveout.__version__,
             "numpy": np.__version__, "python": platform.python_version(),
             "machine": f"{platform.machine()}, {_cpu_count()} CPU cores, {platform.system()}"}
