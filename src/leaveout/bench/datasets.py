@@ -81,7 +81,6 @@ import importlib.util
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +88,8 @@ from typing import Any, Callable
 
 import numpy as np
 import scipy.sparse as sp
+
+from ._io import atomic_write_with
 
 __all__ = [
     "Dataset",
@@ -378,25 +379,6 @@ def _cache_root(cache_dir: str | os.PathLike | None) -> Path:
     return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """Write a file through ``write(fileobj)`` into a temporary sibling, then rename it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is ordinary data
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _dataset_cache_path(root: Path, spec: DatasetSpec, quick: bool, seed: int) -> Path:
     tag = "quick" if quick else "full"
     if spec.own_split and not quick:
@@ -420,7 +402,7 @@ def _save_dataset(path: Path, ds: Dataset) -> None:
     meta = {"name": ds.name, "family": ds.family, "l2": ds.l2,
             "fit_intercept": ds.fit_intercept, "description": ds.description}
     arrays["meta"] = np.asarray(json.dumps(meta))
-    _atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
+    atomic_write_with(path, lambda fh: np.savez_compressed(fh, **arrays))
 
 
 def _read_dataset(path: Path, spec: DatasetSpec) -> Dataset | None:
@@ -652,7 +634,7 @@ def _load_fine_food_minilm(spec: DatasetSpec, *, quick: bool, seed: int, cache: 
                 emb = None
         if emb is None:
             emb = _embed_texts(texts)
-            _atomic_write(emb_path, lambda fh: np.save(fh, emb))
+            atomic_write_with(emb_path, lambda fh: np.save(fh, emb))
         E = emb[rows]
     E = E.astype(np.float64)
     Xtr, Xte = E[: itr.size], E[itr.size:]

@@ -90,8 +90,6 @@ import hashlib
 import io
 import logging
 import math
-import os
-import tempfile
 import time
 import zlib
 from dataclasses import dataclass
@@ -104,6 +102,7 @@ import leaveout
 from leaveout import targets
 
 from . import datasets as _datasets
+from ._io import atomic_write_bytes, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -185,26 +184,8 @@ def _pd():
     return pd
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _write_csv(path: Path, df) -> None:
-    _atomic_write_text(path, df.to_csv(index=False, float_format="%.17g"))
+    atomic_write_text(path, df.to_csv(index=False, float_format="%.17g"))
 
 
 def _read_csv(path: Path):
@@ -461,19 +442,7 @@ def plot_poisoning(df, path) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=130)
     plt.close(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 
