@@ -148,6 +148,7 @@ class Attributor:
             ``None``: each training row alone (result has a leading axis of n_samples).
             One set of row indices (or a boolean mask of length n_samples): one result.
             A list of sets (or a 2-D integer array, one set per row): one result per set.
+            ``remove=[]`` is one empty set (its effect is 0); ``remove=[[]]`` a list of one.
         target : Target, optional
             A target from :mod:`leaveout.targets`. Without one, effects are on the parameters.
         linearize : bool, optional
