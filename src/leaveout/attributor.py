@@ -137,7 +137,7 @@ class Attributor:
         return self._state.leverage.copy()
 
     def effects(self, method: str = "rif", remove=None, target: Target | None = None, *,
-                linearize: bool | None = None):
+                linearize: bool | None = None, checkpoint=None):
         """Change of the parameters (or of a target) when training rows are removed.
 
         Parameters
@@ -155,6 +155,10 @@ class Attributor:
             How a target's change is computed from Δθ: ``True`` — first order, ∇f(θ̂)·Δθ;
             ``False`` — plug-in, f(θ̂ + Δθ) − f(θ̂) (for ``retrain`` the exact change).
             Default: ``False`` for ``retrain``, ``True`` otherwise.
+        checkpoint : path-like, optional
+            Only for ``retrain``: a directory where each finished refit is saved atomically.
+            Rerunning the same call (same data and model) after an interruption reuses them and
+            refits only the missing sets. Progress is logged (``logging``, INFO).
 
         Returns
         -------
@@ -170,18 +174,22 @@ class Attributor:
         if linearize is None:
             linearize = method != "retrain"
         linearize = v.check_bool(linearize, "linearize", "effects")
+        if checkpoint is not None and method != "retrain":
+            raise ValueError(f"checkpoint applies to method='retrain' only (the other methods "
+                             f"are cheap); got method={method!r}.")
         st = self._state
 
         if remove is None:
             if bound is None:
-                return st.per_row(method)
+                return st.per_row(method, checkpoint)
             if linearize:
-                return bound.shape_result(st.per_row_linear(method, bound.jacobian_t(st.theta)))
-            deltas = st.per_row(method)
+                return bound.shape_result(
+                    st.per_row_linear(method, bound.jacobian_t(st.theta), checkpoint))
+            deltas = st.per_row(method, checkpoint)
             return bound.shape_result(self._plugin(bound, deltas))
 
         sets, single = v.check_indices(remove, self.n_samples)
-        deltas = st.sets(method, sets)
+        deltas = st.sets(method, sets, checkpoint)
         if bound is None:
             out = deltas
         elif linearize:
@@ -222,8 +230,9 @@ class Attributor:
         base = bound.value(self.params_)
         return bound.values(self.params_ + deltas) - base
 
-    def retrain(self, remove) -> np.ndarray:
-        """Exact parameters θ̂₋T after removing ``remove`` (same forms as in :meth:`effects`)."""
+    def retrain(self, remove, *, checkpoint=None) -> np.ndarray:
+        """Exact parameters θ̂₋T after removing ``remove`` (same forms and ``checkpoint`` as in
+        :meth:`effects`)."""
         sets, single = v.check_indices(remove, self.n_samples)
-        thetas = self.params_ + self._state.sets("retrain", sets)
+        thetas = self.params_ + self._state.sets("retrain", sets, checkpoint)
         return thetas[0] if single else thetas

@@ -24,6 +24,7 @@ from functools import cached_property
 import numpy as np
 from scipy import linalg
 
+from ._checkpoint import RefitStore
 from ._linear import LinearLoss
 from ._solve import factorize
 from .exceptions import ConvergenceError, HighLeverageWarning, SingularHessianError
@@ -106,30 +107,30 @@ class FittedState:
         return scale
 
     # -- one row at a time ----------------------------------------------------------------------
-    def per_row(self, method: str) -> np.ndarray:
+    def per_row(self, method: str, checkpoint=None) -> np.ndarray:
         """Parameter effect of removing each row alone, shape (n_samples, n_params)."""
         if method == "if":
             return self.B * self.r[:, None]
         if method in ("rif", "newton"):
             return self.B * self.rif_scale[:, None]
-        return self.retrain([np.array([i]) for i in range(self.design.n_samples)])
+        return self.retrain([np.array([i]) for i in range(self.design.n_samples)], checkpoint)
 
-    def per_row_linear(self, method: str, J: np.ndarray) -> np.ndarray:
+    def per_row_linear(self, method: str, J: np.ndarray, checkpoint=None) -> np.ndarray:
         """First-order target effects ∇fᵀΔ of removing each row, for J = ∇F of shape (p, m).
 
         Computed as (X̃ H⁻¹ J) scaled per row: never an n × p × m intermediate.
         """
         if method == "retrain":
-            return self.per_row("retrain") @ J
+            return self.per_row("retrain", checkpoint) @ J
         A = self.design.matmat(self.factor.solve(J))  # (n, m)
         A *= (self.r if method == "if" else self.rif_scale)[:, None]
         return A
 
     # -- sets ---------------------------------------------------------------------------------
-    def sets(self, method: str, sets: list[np.ndarray]) -> np.ndarray:
+    def sets(self, method: str, sets: list[np.ndarray], checkpoint=None) -> np.ndarray:
         """Parameter effect of removing each set, shape (len(sets), n_params)."""
         if method == "retrain":
-            return self.retrain(sets)
+            return self.retrain(sets, checkpoint)
         out = np.zeros((len(sets), self.design.n_params))
         if method == "if":
             coef = self.r
@@ -175,10 +176,29 @@ class FittedState:
         return np.full(self.design.n_params, np.nan)
 
     # -- exact retraining ---------------------------------------------------------------------
-    def retrain(self, sets: list[np.ndarray]) -> np.ndarray:
-        """Exact θ̂₋T − θ̂ for each set by a warm-started refit; shape (len(sets), n_params)."""
-        return np.stack([self.refit(T, k) - self.theta for k, T in enumerate(sets)]) \
-            if sets else np.zeros((0, self.design.n_params))
+    def retrain(self, sets: list[np.ndarray], checkpoint=None) -> np.ndarray:
+        """Exact θ̂₋T − θ̂ for each set by a warm-started refit; shape (len(sets), n_params).
+
+        With ``checkpoint`` (a directory), each finished refit is saved atomically and reused
+        by a later call on the same problem, so an interrupted sweep loses no finished set.
+        """
+        out = np.zeros((len(sets), self.design.n_params))
+        store = None
+        if checkpoint is not None:
+            loss = self.loss
+            store = RefitStore(checkpoint, (self.design.X, loss.y, loss.weights, self.theta),
+                               f"{loss.family.name}|{loss.l2!r}|{self.design.fit_intercept}")
+        step = max(1, len(sets) // 10)
+        for k, T in enumerate(sets):
+            theta = store.get(T) if store is not None else None
+            if theta is None:
+                theta = self.refit(T, k)
+                if store is not None and np.all(np.isfinite(theta)):
+                    store.put(T, theta)
+            out[k] = theta - self.theta
+            if len(sets) >= 20 and ((k + 1) % step == 0 or k + 1 == len(sets)):
+                logger.info("retrain: %d/%d sets", k + 1, len(sets))
+        return out
 
     def refit(self, T: np.ndarray, k: int = 0) -> np.ndarray:
         """θ̂₋T: the exact optimum without the rows T, warm-started at θ̂."""
