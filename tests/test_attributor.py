@@ -200,3 +200,16 @@ def test_newton_for_sets_larger_than_p_matches_woodbury_regime(family):
     np.testing.assert_allclose(big, ref, rtol=1e-9, atol=1e-12)
     if family == "squared":
         np.testing.assert_allclose(big, att.effects("retrain", remove=T), rtol=1e-8)
+
+
+def test_removing_a_whole_class_gives_nan_with_a_warning():
+    X, y = make_data("logistic", n=40, p=3, seed=2)
+    y[:] = 0.0
+    y[[5]] = 1.0  # a single positive row: removing it alone leaves one class
+    att = leaveout.Attributor(leaveout.fit(X, y, l2=1.0), X, y)
+    with pytest.warns(leaveout.DegenerateRemovalWarning, match=r"row\(s\) 5 alone"):
+        eff = att.effects("rif")
+    assert np.isnan(eff[5]).all() and np.isfinite(np.delete(eff, 5, axis=0)).all()
+    with pytest.warns(leaveout.DegenerateRemovalWarning, match="set 0"):
+        out = att.effects("if", remove=[[5, 6], [7]])
+    assert np.isnan(out[0]).all() and np.isfinite(out[1]).all()

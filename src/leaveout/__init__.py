@@ -8,6 +8,7 @@ from .attributor import Attributor
 from .estimators import METHODS
 from .exceptions import (
     ConvergenceError,
+    DegenerateRemovalWarning,
     HighLeverageWarning,
     IllConditionedWarning,
     LeaveoutWarning,
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Attributor",
     "ConvergenceError",
+    "DegenerateRemovalWarning",
     "FAMILIES",
     "GLM",
     "HighLeverageWarning",

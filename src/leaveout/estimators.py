@@ -27,7 +27,12 @@ from scipy import linalg
 from ._checkpoint import RefitStore
 from ._linear import LinearLoss
 from ._solve import factorize
-from .exceptions import ConvergenceError, HighLeverageWarning, SingularHessianError
+from .exceptions import (
+    ConvergenceError,
+    DegenerateRemovalWarning,
+    HighLeverageWarning,
+    SingularHessianError,
+)
 from .fitting import exact_fit
 
 logger = logging.getLogger(__name__)
@@ -109,11 +114,10 @@ class FittedState:
     # -- one row at a time ----------------------------------------------------------------------
     def per_row(self, method: str, checkpoint=None) -> np.ndarray:
         """Parameter effect of removing each row alone, shape (n_samples, n_params)."""
-        if method == "if":
-            return self.B * self.r[:, None]
-        if method in ("rif", "newton"):
-            return self.B * self.rif_scale[:, None]
-        return self.retrain([np.array([i]) for i in range(self.design.n_samples)], checkpoint)
+        if method == "retrain":
+            return self.retrain([np.array([i]) for i in range(self.design.n_samples)], checkpoint)
+        out = self.B * (self.r if method == "if" else self.rif_scale)[:, None]
+        return self._nan_degenerate_rows(out)
 
     def per_row_linear(self, method: str, J: np.ndarray, checkpoint=None) -> np.ndarray:
         """First-order target effects ∇fᵀΔ of removing each row, for J = ∇F of shape (p, m).
@@ -124,7 +128,42 @@ class FittedState:
             return self.per_row("retrain", checkpoint) @ J
         A = self.design.matmat(self.factor.solve(J))  # (n, m)
         A *= (self.r if method == "if" else self.rif_scale)[:, None]
-        return A
+        return self._nan_degenerate_rows(A)
+
+    # -- removals that leave no finite optimum ---------------------------------------------------
+    @cached_property
+    def _support_masks(self) -> list[np.ndarray]:
+        """Row masks each of which must keep a row for the optimum to stay finite.
+
+        With an unpenalised intercept, a logistic fit needs a row with y > 0 and one with y < 1,
+        a Poisson fit a row with a positive count (among rows of positive weight).
+        """
+        if not self.design.fit_intercept:
+            return []
+        loss = self.loss
+        active = loss.weights > 0
+        if loss.family.name == "logistic":
+            return [active & (loss.y > 0.0), active & (loss.y < 1.0)]
+        if loss.family.name == "poisson":
+            return [active & (loss.y > 0.0)]
+        return []
+
+    def _degenerate(self, T: np.ndarray) -> bool:
+        return any(M.any() and M[T].sum() == M.sum() for M in self._support_masks)
+
+    def _nan_degenerate_rows(self, out: np.ndarray) -> np.ndarray:
+        bad = np.zeros(self.design.n_samples, dtype=bool)
+        for M in self._support_masks:
+            if M.sum() == 1:
+                bad |= M
+        if bad.any():
+            out[bad] = np.nan
+            warnings.warn(
+                f"Removing training row(s) {_names(np.flatnonzero(bad))} alone leaves data with "
+                f"no finite optimum (the only row of its class, or the only positive count): "
+                f"their effects are infinite and returned as NaN.", DegenerateRemovalWarning,
+                stacklevel=4)
+        return out
 
     # -- sets ---------------------------------------------------------------------------------
     def sets(self, method: str, sets: list[np.ndarray], checkpoint=None) -> np.ndarray:
@@ -138,6 +177,14 @@ class FittedState:
             coef = self.rif_scale
         for k, T in enumerate(sets):
             if T.size == 0:
+                continue
+            if self._degenerate(T):
+                out[k] = np.nan
+                warnings.warn(
+                    f"Removing set {k} (rows {_names(T)}) leaves data with no finite optimum "
+                    f"(one class only, or only zero counts): the exact change is infinite, so "
+                    f"its {method} effect is returned as NaN.", DegenerateRemovalWarning,
+                    stacklevel=4)
                 continue
             if method == "newton":
                 out[k] = self._newton_set(T, k)

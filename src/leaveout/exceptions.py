@@ -21,6 +21,11 @@ class HighLeverageWarning(LeaveoutWarning):
     """Some rows have leverage close to 1: removing them (nearly) makes the problem singular."""
 
 
+class DegenerateRemovalWarning(LeaveoutWarning):
+    """Removing the rows leaves data with no finite optimum (e.g. only one class): the exact
+    effect is infinite, so every estimate of it is returned as NaN."""
+
+
 class IllConditionedWarning(LeaveoutWarning):
     """The Hessian is ill-conditioned: effects may carry large rounding errors."""
 
