@@ -23,7 +23,7 @@ import json
 import logging
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +84,6 @@ class BenchConfig:
     seed: int = 0
     cache_dir: str | None = None
     heavy_flops: float = 2e10
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         bad = [s for s in self.strategies if s not in STRATEGIES]
@@ -188,12 +187,10 @@ def _predict(att, T, t_loss, t_pred):
     """First-order predictions of each method for one set: {(method, target): (value, s)}."""
     out = {}
     for m in METHODS:
-        t0 = time.perf_counter()
-        vl = float(att.effects(m, remove=T, target=t_loss))
-        vp = float(att.effects(m, remove=T, target=t_pred))
-        dt = (time.perf_counter() - t0) / 2
-        out[(m, "test_loss")] = (vl, dt)
-        out[(m, "test_prediction")] = (vp, dt)
+        for name, tgt in zip(TARGETS, (t_loss, t_pred)):
+            t0 = time.perf_counter()
+            out[(m, name)] = (float(att.effects(m, remove=T, target=tgt)),
+                              time.perf_counter() - t0)
     return out
 
 
