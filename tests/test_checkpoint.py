@@ -73,3 +73,43 @@ def test_checkpoint_is_reused_only_for_the_same_problem(tmp_path):
     assert len(_files(tmp_path)) == 6
     with pytest.raises(ValueError, match="method='retrain' only"):
         att.effects("rif", checkpoint=tmp_path)
+
+
+def _dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_leftovers_of_a_killed_writer_are_swept_and_live_ones_kept(tmp_path):
+    from leaveout._atomic import _HOST, atomic_write_bytes, remove_orphans
+
+    dead, live = _dead_pid(), os.getppid()
+    orphan = tmp_path / f".a.npy.{_HOST}~{dead}~x1.tmp"
+    in_flight = tmp_path / f".b.npy.{_HOST}~{live}~x2.tmp"
+    other_host = tmp_path / f".c.npy.elsewhere~{dead}~x3.tmp"
+    nested = tmp_path / "sub" / f".d.npy.{_HOST}~{dead}~x4.tmp"
+    nested.parent.mkdir()
+    for f in (orphan, in_flight, other_host, nested):
+        f.write_bytes(b"half")
+    assert remove_orphans(tmp_path, recursive=False) == 1
+    assert not orphan.exists() and in_flight.exists() and other_host.exists() and nested.exists()
+    assert remove_orphans(tmp_path) == 1 and not nested.exists()
+    # The writer's own temporary files carry the tag that remove_orphans parses.
+    atomic_write_bytes(tmp_path / "e.bin", b"ok")
+    assert (tmp_path / "e.bin").read_bytes() == b"ok"
+    assert not list(tmp_path.glob(".e.bin*"))
+
+
+def test_opening_a_checkpoint_sweeps_a_killed_writers_half_file(tmp_path):
+    from leaveout._atomic import _HOST
+
+    X, y = make_data("logistic", n=60, p=4, seed=2)
+    att = leaveout.Attributor(leaveout.fit(X, y, l2=1.0), X, y)
+    first = att.effects("retrain", remove=[[1], [2]], checkpoint=tmp_path)
+    (store_dir,) = [d for d in tmp_path.iterdir() if d.is_dir()]
+    half = store_dir / f".deadbeef.npy.{_HOST}~{_dead_pid()}~zz.tmp"
+    half.write_bytes(b"\x93NUMPY half")
+    again = att.effects("retrain", remove=[[1], [2]], checkpoint=tmp_path)
+    np.testing.assert_array_equal(again, first)
+    assert not half.exists()

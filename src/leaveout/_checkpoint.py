@@ -1,6 +1,7 @@
 """Finished exact refits kept on disk, so that a long retraining sweep survives interruption.
 
-One ``.npy`` file per removal set, written atomically (temporary file, fsync, ``os.replace``),
+One ``.npy`` file per removal set, written atomically (``_atomic``: temporary file, fsync,
+``os.replace``; leftovers of a killed writer are swept when the store is opened),
 under a directory named by a fingerprint of the problem (data, weights, family, penalty, θ̂).  The
 file name is a hash of the set's sorted rows, so a rerun — even with the sets in another order —
 reuses every finished refit and never one from other data.
@@ -9,11 +10,12 @@ reuses every finished refit and never one from other data.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
+import io
 from pathlib import Path
 
 import numpy as np
+
+from ._atomic import atomic_write_bytes, remove_orphans
 
 
 class RefitStore:
@@ -38,6 +40,7 @@ class RefitStore:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ValueError(f"Cannot use checkpoint directory {directory!r}: {exc}.") from None
+        remove_orphans(self.dir, recursive=False)  # half-written files of a killed sweep
 
     def _path(self, T: np.ndarray) -> Path:
         key = hashlib.sha256(np.sort(T).astype(np.int64).tobytes()).hexdigest()[:20]
@@ -48,15 +51,6 @@ class RefitStore:
         return np.load(path) if path.exists() else None
 
     def put(self, T: np.ndarray, theta: np.ndarray) -> None:
-        path = self._path(T)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.dir)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, theta)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        buf = io.BytesIO()
+        np.save(buf, theta)
+        atomic_write_bytes(self._path(T), buf.getvalue())

@@ -102,6 +102,7 @@ import leaveout
 from leaveout import targets
 
 from . import datasets as _datasets
+from .._atomic import remove_orphans
 from ._io import atomic_write_bytes, atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -524,6 +525,7 @@ def run_poisoning(out_dir, *, datasets: Sequence[str] | None = None, quick: bool
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an int >= 0; got {seed!r}.")
     out.mkdir(parents=True, exist_ok=True)
+    remove_orphans(out)  # half-written files of a killed earlier run
 
     t_all = time.perf_counter()
     frames = []

@@ -32,6 +32,7 @@ import leaveout
 from leaveout import targets
 
 from . import datasets as dsets
+from .._atomic import remove_orphans
 from ._io import atomic_savez, atomic_write_csv, atomic_write_text, read_csv_rows
 from .strategies import RANDOMISED, STRATEGIES, Scores, pick, sizes_for
 
@@ -291,6 +292,7 @@ def run_bench(out_dir, config: BenchConfig | None = None, *, progress=None):
     cfg = config or BenchConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_orphans(out)  # half-written files of a killed earlier run
     t0 = time.perf_counter()
     rows, skipped = [], []
     for job in plan_jobs(cfg):
