@@ -383,14 +383,17 @@ def test_statsmodels_glm_influence(family, fit_intercept):
 #     and half the Poisson deviance is mu - y eta + const(y)  ->  l2 = alpha * sum(s_i)
 #     (= alpha * n without weights).  NB DESIGN.md section 6 says alpha * n: that is right only
 #     for unit weights; verified numerically that with weights the optimum is at alpha*sum(s).
-SKLEARN_MODELS = ["logistic", "ridge", "linear", "poisson"]
+#   LogisticRegressionCV (refit=True) / RidgeCV: the final fit on all rows at the chosen C_ /
+#     alpha_, so l2 = 1/C_ / alpha_ (the selection is held fixed).
+SKLEARN_MODELS = ["logistic", "ridge", "linear", "poisson", "logistic_cv", "ridge_cv"]
 
 
 def _sklearn_case(kind, weighted, fit_intercept):
-    from sklearn.linear_model import LinearRegression, LogisticRegression, PoissonRegressor, Ridge
+    from sklearn.linear_model import (LinearRegression, LogisticRegression, LogisticRegressionCV,
+                                      PoissonRegressor, Ridge, RidgeCV)
 
     family = {"logistic": "logistic", "ridge": "squared", "linear": "squared",
-              "poisson": "poisson"}[kind]
+              "poisson": "poisson", "logistic_cv": "logistic", "ridge_cv": "squared"}[kind]
     n = 90
     X, y = R.make_data(family, n=n, p=6, seed=31)
     s = np.random.default_rng(32).uniform(0.3, 2.5, n) if weighted else None
@@ -406,11 +409,20 @@ def _sklearn_case(kind, weighted, fit_intercept):
         elif kind == "linear":
             est = LinearRegression(fit_intercept=fit_intercept)
             l2 = 0.0
+        elif kind == "logistic_cv":
+            est = LogisticRegressionCV(Cs=[0.05, 0.4, 3.0], cv=3, l1_ratios=(0.0,),
+                                       fit_intercept=fit_intercept, use_legacy_attributes=False)
+        elif kind == "ridge_cv":
+            est = RidgeCV(alphas=(0.3, 2.5, 20.0), fit_intercept=fit_intercept)
         else:
             alpha = 0.02
             est = PoissonRegressor(alpha=alpha, fit_intercept=fit_intercept)  # default tol 1e-4
             l2 = alpha * (n if s is None else float(np.sum(s)))
         est.fit(X, y, sample_weight=s)
+    if kind == "logistic_cv":
+        l2 = 1.0 / float(np.ravel(est.C_)[0])
+    elif kind == "ridge_cv":
+        l2 = float(est.alpha_)
     return family, X, y, s, est, l2
 
 

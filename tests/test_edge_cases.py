@@ -362,9 +362,12 @@ SKLEARN_CASES = [
     raises("sk-lasso", TypeError, "Lasso. Supported models:", sk(lm.Lasso)),
     raises("sk-sgdclassifier", TypeError, "SGDClassifier. Supported models:",
            sk(lambda: lm.SGDClassifier(loss="log_loss"))),
-    raises("sk-pipeline", TypeError, "Pipeline. Supported models:",
+    raises("sk-pipeline", TypeError, "Attributor(pipe[-1], pipe[:-1].transform(X), y)",
            sk(lambda: __import__("sklearn.pipeline").pipeline.make_pipeline(
                lm.LogisticRegression()))),
+    raises("sk-logisticcv-norefit", TypeError, "with refit=False",
+           sk(lambda: lm.LogisticRegressionCV(refit=False, Cs=3, cv=2, l1_ratios=(0.0,),
+                                              use_legacy_attributes=False))),
     raises("sk-ridge-multioutput", ValueError, "This Ridge was fitted on 2 responses",
            sk(lm.Ridge, y=np.column_stack([YS, YS]))),
     raises("sk-ridge-positive", TypeError, "with positive=True (a constrained fit)",

@@ -6,10 +6,15 @@ Supported scikit-learn estimators (checked against scikit-learn 1.9's objectives
 estimator                              family          l2 in Σ_i s_i ℓ_i + (l2/2)‖β‖²
 =====================================  ==============  ===========================================
 ``LogisticRegression`` (binary, L2)    logistic        1 / C   (0 when C = inf or penalty=None)
+``LogisticRegressionCV`` (refit=True)  logistic        1 / C_  (the C it chose)
 ``Ridge(alpha)``                       squared         alpha
+``RidgeCV``                            squared         alpha_  (the alpha it chose)
 ``LinearRegression``                   squared         0
 ``PoissonRegressor(alpha)``            poisson         alpha · Σ_i s_i  (it minimises a mean)
 =====================================  ==============  ===========================================
+
+The cross-validated estimators are attributed at the penalty they chose, held fixed: the effects
+answer "how would this fit change without these rows", not "how would the model selection change".
 
 scikit-learn is never imported here: estimators are recognised by class name and attributes.
 """
@@ -23,8 +28,9 @@ import numpy as np
 from .families import Family, get_family
 from .fitting import GLM
 
-SUPPORTED = ("leaveout.GLM", "sklearn LogisticRegression (binary, L2 penalty)", "sklearn Ridge",
-             "sklearn LinearRegression", "sklearn PoissonRegressor")
+SUPPORTED = ("leaveout.GLM", "sklearn LogisticRegression / LogisticRegressionCV (binary, L2 "
+             "penalty)", "sklearn Ridge / RidgeCV", "sklearn LinearRegression",
+             "sklearn PoissonRegressor")
 
 
 @dataclass
@@ -76,9 +82,13 @@ def adopt(model) -> Adopted:
     module = type(model).__module__
     if not module.startswith("sklearn"):
         raise _unsupported(model)
-    if name == "LogisticRegression":
-        return _logistic(model)
-    if name in ("Ridge", "LinearRegression"):
+    if name == "Pipeline":
+        raise _unsupported(model, ": attribute its final step on the transformed features — "
+                                  "Attributor(pipe[-1], pipe[:-1].transform(X), y) — which treats "
+                                  "the fitted transformers as fixed")
+    if name in ("LogisticRegression", "LogisticRegressionCV"):
+        return _logistic(model, name)
+    if name in ("Ridge", "RidgeCV", "LinearRegression"):
         return _ridge(model, name)
     if name == "PoissonRegressor":
         _require_fitted(model, name)
@@ -98,8 +108,8 @@ def _ridge(model, name):
     if getattr(model, "positive", False):
         raise _unsupported(model, " with positive=True (a constrained fit)")
     alpha = 0.0
-    if name == "Ridge":
-        alpha = np.asarray(model.alpha, dtype=np.float64)
+    if name in ("Ridge", "RidgeCV"):
+        alpha = np.asarray(model.alpha if name == "Ridge" else model.alpha_, dtype=np.float64)
         if alpha.ndim and alpha.size != 1:
             raise ValueError("Ridge with one alpha per target is not supported; use one alpha.")
         alpha = float(alpha.ravel()[0]) if alpha.ndim else float(alpha)
@@ -108,17 +118,26 @@ def _ridge(model, name):
                    name, lambda s: alpha)
 
 
-def _logistic(model):
-    _require_fitted(model, "LogisticRegression")
+def _logistic(model, name):
+    _require_fitted(model, name)
     classes = np.asarray(model.classes_)
     if classes.size != 2:
         raise ValueError(
-            f"This LogisticRegression has {classes.size} classes; only binary models are "
+            f"This {name} has {classes.size} classes; only binary models are "
             f"supported so far. Fit one-vs-rest binary models (y == class_k) instead."
         )
     penalty = getattr(model, "penalty", "deprecated")
-    l1_ratio = getattr(model, "l1_ratio", None)
-    C = float(model.C)
+    if name == "LogisticRegressionCV":
+        if not getattr(model, "refit", True):
+            raise _unsupported(model, " with refit=False (its coefficients average the fold "
+                                      "models, which is the optimum of no objective); refit=True")
+        C = float(np.ravel(model.C_)[0])
+        l1_ratio = np.ravel(np.asarray(model.l1_ratio_, dtype=object))[0]
+        if l1_ratio is not None and np.isnan(float(l1_ratio)):
+            l1_ratio = None
+    else:
+        C = float(model.C)
+        l1_ratio = getattr(model, "l1_ratio", None)
     if penalty == "deprecated":  # scikit-learn >= 1.8: the penalty is given by l1_ratio
         has_l1 = l1_ratio not in (None, 0, 0.0)
     else:
@@ -142,7 +161,7 @@ def _logistic(model):
         if unknown.any():
             raise ValueError(
                 f"y contains labels {np.unique(y[unknown])[:5].tolist()} that the "
-                f"LogisticRegression was not fitted on (its classes are {classes.tolist()})."
+                f"{name} was not fitted on (its classes are {classes.tolist()})."
             )
         return (y == pos).astype(np.float64)
 
@@ -157,4 +176,4 @@ def _logistic(model):
         return s * np.where(y01 == 1.0, cw.get(1.0, 1.0), cw.get(0.0, 1.0))
 
     return Adopted(get_family("logistic"), fi, _theta(coef, model.intercept_, fi), coef.shape[-1],
-                   "LogisticRegression", lambda s: l2, y_map, weight_map)
+                   name, lambda s: l2, y_map, weight_map)
