@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import os
 from pathlib import Path
 
 import numpy as np
 
 from ._atomic import atomic_write_bytes, remove_orphans
+
+logger = logging.getLogger(__name__)
 
 
 class RefitStore:
@@ -32,6 +36,10 @@ class RefitStore:
     """
 
     def __init__(self, directory, arrays, tag: str):
+        if isinstance(directory, bool) or not isinstance(directory, (str, os.PathLike)) \
+                or str(directory) == "":
+            raise TypeError(f"checkpoint must be a directory path (str or pathlib.Path); got "
+                            f"{directory!r}.")
         h = hashlib.sha256(tag.encode())
         for a in arrays:
             h.update(np.ascontiguousarray(a).tobytes())
@@ -46,11 +54,30 @@ class RefitStore:
         key = hashlib.sha256(np.sort(T).astype(np.int64).tobytes()).hexdigest()[:20]
         return self.dir / f"{key}.npy"
 
-    def get(self, T: np.ndarray) -> np.ndarray | None:
+    def get(self, T: np.ndarray, n_params: int) -> np.ndarray | None:
+        """The saved θ̂₋T, or None if missing — or unreadable, which is logged and then refitted
+        (only finite vectors of the right length are ever written)."""
         path = self._path(T)
-        return np.load(path) if path.exists() else None
+        if not path.exists():
+            return None
+        try:
+            theta = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            logger.warning("checkpoint %s is unreadable (%s); refitting that set.", path, exc)
+            return None
+        if theta.dtype != np.float64 or theta.shape != (n_params,) or \
+                not np.all(np.isfinite(theta)):
+            logger.warning("checkpoint %s holds %s %s, not %d finite floats; refitting that set.",
+                           path, theta.dtype, theta.shape, n_params)
+            return None
+        return theta
 
     def put(self, T: np.ndarray, theta: np.ndarray) -> None:
         buf = io.BytesIO()
         np.save(buf, theta)
-        atomic_write_bytes(self._path(T), buf.getvalue())
+        path = self._path(T)
+        try:
+            atomic_write_bytes(path, buf.getvalue())
+        except OSError as exc:
+            raise ValueError(f"Cannot write the checkpoint {path}: {exc}. Pass a writable "
+                             f"checkpoint directory.") from None

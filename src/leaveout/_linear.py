@@ -50,6 +50,12 @@ class LinearLoss:
             data = float(np.dot(self.weights, self.family.loss(eta, self.y)))
         return data + 0.5 * float(np.dot(self.penalty * theta, theta))
 
+    def objective_scale(self, theta: np.ndarray, eta: np.ndarray) -> float:
+        """Σ_i s_i |ℓ_i| + (λ/2)‖β‖²: the size of the terms summed into L, hence of its rounding."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            data = float(np.dot(self.weights, np.abs(self.family.loss(eta, self.y))))
+        return data + 0.5 * float(np.dot(self.penalty * theta, theta))
+
     def row_gradient_scale(self, eta: np.ndarray) -> np.ndarray:
         """r_i = s_i ℓ'(η_i, y_i), shape (n_samples,)."""
         return self.weights * self.family.d1(eta, self.y)

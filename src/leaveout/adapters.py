@@ -50,6 +50,7 @@ class Adopted:
     l2_of: callable
     y_map: callable = staticmethod(lambda y: y)
     weight_map: callable = staticmethod(lambda y, s: s)
+    feature_names: np.ndarray | None = None
 
 
 def _unsupported(model, why=""):
@@ -72,11 +73,31 @@ def _theta(coef, intercept, fit_intercept):
 
 def adopt(model) -> Adopted:
     """Describe ``model`` in the sum convention; raises TypeError for unsupported models."""
+    adopted = _adopt(model)
+    names = getattr(model, "feature_names_in_", None)
+    adopted.feature_names = None if names is None else np.asarray(names, dtype=object)
+    return adopted
+
+
+def _penalty(value, name, model) -> float:
+    """A fitted estimator's penalty parameter, checked (it may have been set after fitting)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        value = np.nan
+    if not (value >= 0.0):  # also NaN
+        raise ValueError(f"The {type(model).__name__}'s {name} must be a number >= 0; it is "
+                         f"{value!r}. Was it changed after fitting? Refit the model.")
+    return value
+
+
+def _adopt(model) -> Adopted:
     if isinstance(model, GLM):
         if not hasattr(model, "params_"):
             raise ValueError("This leaveout.GLM is not fitted yet; call fit(X, y) first.")
-        l2 = float(model.l2)
-        return Adopted(model.family_, bool(model.fit_intercept), model.params_.copy(),
+        # The settings it was fitted with (its parameters may have been changed since).
+        l2 = model.l2_
+        return Adopted(model.family_, model.fit_intercept_, model.params_.copy(),
                        model.n_features_in_, "leaveout.GLM", lambda s: l2)
     name = type(model).__name__
     module = type(model).__module__
@@ -92,7 +113,7 @@ def adopt(model) -> Adopted:
         return _ridge(model, name)
     if name == "PoissonRegressor":
         _require_fitted(model, name)
-        alpha = float(model.alpha)
+        alpha = _penalty(model.alpha, "alpha", model)
         fi = bool(model.fit_intercept)
         return Adopted(get_family("poisson"), fi, _theta(model.coef_, model.intercept_, fi),
                        np.size(model.coef_), name, lambda s: alpha * float(s.sum()))
@@ -112,7 +133,7 @@ def _ridge(model, name):
         alpha = np.asarray(model.alpha if name == "Ridge" else model.alpha_, dtype=np.float64)
         if alpha.ndim and alpha.size != 1:
             raise ValueError("Ridge with one alpha per target is not supported; use one alpha.")
-        alpha = float(alpha.ravel()[0]) if alpha.ndim else float(alpha)
+        alpha = _penalty(alpha.ravel()[0] if alpha.ndim else alpha, "alpha", model)
     fi = bool(model.fit_intercept)
     return Adopted(get_family("squared"), fi, _theta(coef, model.intercept_, fi), coef.size,
                    name, lambda s: alpha)
@@ -136,8 +157,11 @@ def _logistic(model, name):
         if l1_ratio is not None and np.isnan(float(l1_ratio)):
             l1_ratio = None
     else:
-        C = float(model.C)
+        C = _penalty(model.C, "C", model)
         l1_ratio = getattr(model, "l1_ratio", None)
+    if not C > 0.0:
+        raise ValueError(f"The {name}'s C must be a number > 0; it is {C!r}. Was it changed "
+                         f"after fitting? Refit the model.")
     if penalty == "deprecated":  # scikit-learn >= 1.8: the penalty is given by l1_ratio
         has_l1 = l1_ratio not in (None, 0, 0.0)
     else:
@@ -149,15 +173,26 @@ def _logistic(model, name):
                                   f"optimum that influence estimators need")
     l2 = 0.0 if (penalty is None or C == np.inf) else 1.0 / C
     fi = bool(model.fit_intercept)
+    if fi and getattr(model, "solver", None) == "liblinear":
+        raise _unsupported(model, " with solver='liblinear' and fit_intercept=True (liblinear "
+                                  "penalises the intercept, through intercept_scaling, so it "
+                                  "fits a different objective); refit with another solver, e.g. "
+                                  "the default 'lbfgs'")
     coef = np.asarray(model.coef_)
     pos = classes[1]
     class_weight = getattr(model, "class_weight", None)
 
     def y_map(y):
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        unknown = ~np.isin(y, classes)
+        try:
+            y = np.asarray(y)
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y[:, 0]
+            unknown = ~np.isin(y, classes)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"y must be a 1-D array of the {name}'s class labels {classes.tolist()}; it "
+                f"could not be compared with them (missing values, mixed types, or ragged?)."
+            ) from None
         if unknown.any():
             raise ValueError(
                 f"y contains labels {np.unique(y[unknown])[:5].tolist()} that the "
@@ -170,6 +205,11 @@ def _logistic(model, name):
             return s
         if class_weight == "balanced":  # n / (2 · class count), weighted by s
             total, s_pos = s.sum(), s[y01 == 1.0].sum()
+            if not 0.0 < s_pos < total:
+                raise ValueError(
+                    f"The {name} has class_weight='balanced', but one class has zero total "
+                    f"sample_weight here, so its balancing weight is infinite. Both classes "
+                    f"need positive total weight.")
             cw = {1.0: total / (2.0 * s_pos), 0.0: total / (2.0 * (total - s_pos))}
         else:
             cw = {float(k == pos): float(v) for k, v in class_weight.items()}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-import warnings
 
 import numpy as np
 
 from . import _validation as v
 from ._design import make_design
+from ._features import check_feature_names, feature_names
 from ._linear import LinearLoss
+from ._warn import warn
 from .adapters import adopt
 from .estimators import METHODS, FittedState
 from .exceptions import IllConditionedWarning, PolishWarning, SingularHessianError
@@ -22,6 +23,12 @@ logger = logging.getLogger(__name__)
 POLISH_WARN = 1e-4
 #: Condition-number estimate of H above which an IllConditionedWarning is emitted.
 COND_WARN = 1e12
+
+
+def _frozen_copy(a: np.ndarray) -> np.ndarray:
+    out = np.array(a, dtype=np.float64, order="C", copy=True)
+    out.flags.writeable = False
+    return out
 
 
 class Attributor:
@@ -57,7 +64,11 @@ class Attributor:
         The same for D^{-1/2} H D^{-1/2}, D = diag(H): large only for (nearly) collinear
         columns, not for badly scaled ones; an ``IllConditionedWarning`` is raised above 1e12.
     polish_shift_ : float
-        ‖θ̂ − θ₀‖ / max(‖θ₀‖, tiny): how far polishing moved the adopted parameters.
+        ‖θ̂ − θ₀‖ / max(‖θ₀‖, tiny): how far polishing moved the adopted parameters (inf when
+        they were not finite and the model was refitted from scratch).
+    feature_names_in_ : ndarray of str or None
+        The model's column names when it was fitted on a DataFrame; DataFrames passed as X or
+        as a target's query rows must then have exactly these columns, in this order.
 
     Examples
     --------
@@ -71,6 +82,7 @@ class Attributor:
 
     def __init__(self, model, X, y, sample_weight=None):
         adopted = adopt(model)
+        check_feature_names(adopted.feature_names, feature_names(X), "X", adopted.source)
         Xa = v.check_X(X, allow_empty_columns=adopted.fit_intercept)
         if Xa.shape[1] != adopted.n_features:
             raise ValueError(
@@ -81,36 +93,49 @@ class Attributor:
         ya = v.check_y(adopted.y_map(y), Xa.shape[0], family)
         sw = adopted.weight_map(ya, v.check_sample_weight(sample_weight, Xa.shape[0]))
         l2 = float(adopted.l2_of(sw))
+        # Private copies: the effects are computed lazily, so later changes to the caller's
+        # arrays must not reach them.
+        Xa, ya, sw = (_frozen_copy(a) for a in (Xa, ya, sw))
         design = make_design(Xa, adopted.fit_intercept)
         loss = LinearLoss(design, family, ya, sw, l2)
         theta0 = adopted.theta0
+        finite0 = bool(np.all(np.isfinite(theta0)))
         try:
-            theta = exact_fit(loss, theta0).theta
+            theta = exact_fit(loss, theta0 if finite0 else None).theta
         except SingularHessianError as exc:
             raise SingularHessianError(
                 f"Cannot attribute: {exc} (n_samples={Xa.shape[0]}, n_params="
                 f"{design.n_params}, l2={l2:g}).") from None
-        denom = max(float(np.linalg.norm(theta0)), np.finfo(float).tiny)
-        self.polish_shift_ = float(np.linalg.norm(theta - theta0)) / denom
-        if self.polish_shift_ > POLISH_WARN and adopted.source != "leaveout.GLM":
-            warnings.warn(
+        if finite0:
+            denom = max(float(np.linalg.norm(theta0)), np.finfo(float).tiny)
+            self.polish_shift_ = float(np.linalg.norm(theta - theta0)) / denom
+        else:
+            self.polish_shift_ = np.inf  # NaN or inf parameters: refitted from scratch
+        if not finite0:
+            warn(
+                f"The {adopted.source}'s parameters contain NaN or inf; it was refitted from "
+                f"scratch on these X, y, sample_weight.", PolishWarning)
+        elif self.polish_shift_ > POLISH_WARN and adopted.source != "leaveout.GLM":
+            warn(
                 f"Polishing the {adopted.source} to the exact optimum moved its parameters by "
                 f"{self.polish_shift_:.2e} (relative). It had probably stopped early (raise "
                 f"max_iter / lower tol), or X, y, sample_weight differ from what it was fitted "
-                f"on. Effects are computed at the polished optimum.", PolishWarning, stacklevel=2)
+                f"on. Effects are computed at the polished optimum.", PolishWarning)
         elif self.polish_shift_ > POLISH_WARN:
-            warnings.warn(
+            warn(
                 f"The GLM is not at the optimum for these X, y, sample_weight (the exact optimum "
                 f"differs by {self.polish_shift_:.2e}, relative): was it fitted on other data? "
-                f"Effects are computed at the optimum for the data given here.", PolishWarning,
-                stacklevel=2)
+                f"Effects are computed at the optimum for the data given here.", PolishWarning)
         self.family = family
         self.l2 = l2
         self.fit_intercept = adopted.fit_intercept
         self.n_samples, self.n_params = Xa.shape[0], design.n_params
         self.params_ = theta
+        self.feature_names_in_ = adopted.feature_names
         model_ = GLM(family=family.name, l2=l2, fit_intercept=adopted.fit_intercept)
-        model_._set_params(theta, Xa.shape[1], adopted.fit_intercept, family)
+        model_._set_params(theta, Xa.shape[1], adopted.fit_intercept, family, l2)
+        if adopted.feature_names is not None:
+            model_.feature_names_in_ = adopted.feature_names
         self.model_ = model_
         self._state = FittedState(loss, theta)
         factor = self._state.factor
@@ -120,12 +145,12 @@ class Attributor:
         # (van der Sluis): a badly scaled but well-posed problem loses nothing, so only the
         # scaled condition number says what to distrust.
         if self.scaled_condition_number_ > COND_WARN:
-            warnings.warn(
+            warn(
                 f"The Hessian is ill-conditioned even after rescaling its diagonal (condition "
                 f"number ≈ {self.scaled_condition_number_:.1e}): effects can lose up to "
                 f"{np.log10(self.scaled_condition_number_):.0f} of 16 digits. Drop nearly "
                 f"duplicated or collinear columns, or raise l2.",
-                IllConditionedWarning, stacklevel=2)
+                IllConditionedWarning)
 
     def __repr__(self) -> str:
         return (f"Attributor(family={self.family.name!r}, l2={self.l2:g}, "
@@ -203,6 +228,8 @@ class Attributor:
             raise TypeError(
                 f"target must be made by leaveout.targets (linear_predictor, prediction or "
                 f"loss); got {type(target).__name__}.")
+        check_feature_names(self.feature_names_in_, target.feature_names, "The target's X",
+                            "model")
         return target.bind(self.family, self.n_params - int(self.fit_intercept),
                            self.fit_intercept)
 
@@ -215,13 +242,19 @@ class Attributor:
         bound = self._bind(target)
         if params is None:
             return bound.shape_result(bound.value(self.params_))
-        P = np.asarray(params)
+        try:
+            P = np.asarray(params)
+        except ValueError:  # ragged nested sequences
+            P = np.asarray(params, dtype=object)
         if P.dtype.kind not in "biuf":
-            raise TypeError(f"params must be numeric; got an array of dtype {P.dtype}.")
+            raise TypeError(f"params must be a numeric array of shape (n_params,) or (k, "
+                            f"n_params); got an array of dtype {P.dtype} (ragged or not numbers).")
         P = P.astype(np.float64)
         if P.ndim not in (1, 2) or P.shape[-1] != self.n_params:
             raise ValueError(f"params must have shape (n_params,) or (k, n_params) with "
                              f"n_params={self.n_params}; got {P.shape}.")
+        if not np.all(np.isfinite(P)):
+            raise ValueError("params contains NaN or inf; pass finite parameter vectors.")
         if P.ndim == 1:
             return bound.shape_result(bound.value(P))
         return bound.shape_result(bound.values(P))

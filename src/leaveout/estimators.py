@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from functools import cached_property
 
 import numpy as np
@@ -27,6 +26,7 @@ from scipy import linalg
 from ._checkpoint import RefitStore
 from ._linear import LinearLoss
 from ._solve import factorize
+from ._warn import warn
 from .exceptions import (
     ConvergenceError,
     DegenerateRemovalWarning,
@@ -96,16 +96,16 @@ class FittedState:
         singular = gap <= SINGULAR_GAP
         near = (gap <= WARN_GAP) & ~singular
         if singular.any():
-            warnings.warn(
+            warn(
                 f"Removing training row(s) {_names(np.flatnonzero(singular))} makes the problem "
                 f"singular (leverage 1: each alone determines a direction of the parameters). "
                 f"Their rif/newton effects are undefined and returned as NaN; use l2 > 0 to make "
-                f"them finite.", HighLeverageWarning, stacklevel=4)
+                f"them finite.", HighLeverageWarning)
         if near.any():
-            warnings.warn(
+            warn(
                 f"Training row(s) {_names(np.flatnonzero(near))} have leverage within {WARN_GAP:g} "
                 f"of 1: removing one nearly makes the problem singular, so its rif/newton effect "
-                f"is large and sensitive to rounding.", HighLeverageWarning, stacklevel=4)
+                f"is large and sensitive to rounding.", HighLeverageWarning)
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = self.r / gap
         scale[singular] = np.nan
@@ -158,11 +158,10 @@ class FittedState:
                 bad |= M
         if bad.any():
             out[bad] = np.nan
-            warnings.warn(
+            warn(
                 f"Removing training row(s) {_names(np.flatnonzero(bad))} alone leaves data with "
                 f"no finite optimum (the only row of its class, or the only positive count): "
-                f"their effects are infinite and returned as NaN.", DegenerateRemovalWarning,
-                stacklevel=4)
+                f"their effects are infinite and returned as NaN.", DegenerateRemovalWarning)
         return out
 
     # -- sets ---------------------------------------------------------------------------------
@@ -180,11 +179,10 @@ class FittedState:
                 continue
             if self._degenerate(T):
                 out[k] = np.nan
-                warnings.warn(
+                warn(
                     f"Removing set {k} (rows {_names(T)}) leaves data with no finite optimum "
                     f"(one class only, or only zero counts): the exact change is infinite, so "
-                    f"its {method} effect is returned as NaN.", DegenerateRemovalWarning,
-                    stacklevel=4)
+                    f"its {method} effect is returned as NaN.", DegenerateRemovalWarning)
                 continue
             if method == "newton":
                 out[k] = self._newton_set(T, k)
@@ -216,10 +214,10 @@ class FittedState:
         return u + z @ B_T
 
     def _singular_set(self, T: np.ndarray, k: int) -> np.ndarray:
-        warnings.warn(
+        warn(
             f"Removing set {k} (rows {_names(T)}) makes the Hessian singular: the retained "
             f"data do not determine the parameters. Its newton effect is returned as NaN.",
-            HighLeverageWarning, stacklevel=5)
+            HighLeverageWarning)
         return np.full(self.design.n_params, np.nan)
 
     # -- exact retraining ---------------------------------------------------------------------
@@ -237,7 +235,7 @@ class FittedState:
                                f"{loss.family.name}|{loss.l2!r}|{self.design.fit_intercept}")
         step = max(1, len(sets) // 10)
         for k, T in enumerate(sets):
-            theta = store.get(T) if store is not None else None
+            theta = store.get(T, self.design.n_params) if store is not None else None
             if theta is None:
                 theta = self.refit(T, k)
                 if store is not None and np.all(np.isfinite(theta)):
@@ -260,10 +258,9 @@ class FittedState:
         try:
             theta = exact_fit(sub, self.theta).theta
         except (SingularHessianError, ConvergenceError) as exc:
-            warnings.warn(
+            warn(
                 f"Retraining without set {k} (rows {_names(T)}) has no unique finite optimum "
-                f"({exc}); its retrain effect is returned as NaN.", HighLeverageWarning,
-                stacklevel=4)
+                f"({exc}); its retrain effect is returned as NaN.", HighLeverageWarning)
             return np.full(self.design.n_params, np.nan)
         logger.debug("refit of set %d (%d rows) in %.3fs", k, T.size, time.perf_counter() - t0)
         return theta

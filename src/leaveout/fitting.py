@@ -17,6 +17,8 @@ import numpy as np
 
 from . import _validation as v
 from ._design import make_design
+from ._features import check_feature_names, feature_names
+from ._finite import check_finite_result
 from ._linear import LinearLoss
 from ._solve import factorize
 from .exceptions import ConvergenceError, SingularHessianError
@@ -24,7 +26,7 @@ from .families import get_family
 
 logger = logging.getLogger(__name__)
 
-#: Newton decrement² below which (relative to max(1, |L|)) the fit is at rounding level.
+#: Newton decrement² below which (relative to Σ s_i|ℓ_i| + penalty) the fit is at rounding level.
 DECREMENT_TOL = 1e-16
 #: Condition estimate of the equilibrated Hessian at the optimum above which its columns are taken
 #: as linearly dependent (≈ 1 / (5 · machine epsilon)): the optimum is then not unique to working
@@ -68,18 +70,20 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
         decrement2 = float(-np.dot(g, step))
         if not np.isfinite(decrement2):
             raise ConvergenceError("The Newton step is not finite; check the scale of the inputs.")
-        scale = max(1.0, abs(f))
+        # Rounding level of L: relative to the size of its terms (not to 1, which would stop
+        # early when L itself is tiny, e.g. nearly separable data with a tiny penalty).
+        scale = max(loss.objective_scale(theta, eta), np.finfo(float).tiny)
         # Done when the decrement is at rounding level, or has stopped shrinking while small
         # (the rounding floor of an ill-conditioned problem).
         if decrement2 <= DECREMENT_TOL * scale:
             # Quadratic convergence: one more full step lands at rounding level.
-            _check_unique(factor)
+            _check_unique(factor, loss.l2)
             theta = theta + step
             eta = loss.eta(theta)
             f = loss.objective(theta, eta)
             return NewtonResult(theta, f, float(np.linalg.norm(loss.gradient(theta, eta))), it)
         if decrement2 <= 1e-10 * scale and decrement2 > 0.1 * previous:
-            _check_unique(factor)
+            _check_unique(factor, loss.l2)
             return NewtonResult(theta, f, float(np.linalg.norm(g)), it - 1)
         ratio, previous = decrement2 / previous, decrement2
         # Backtracking (Armijo) line search; the full step is taken near the optimum.
@@ -93,7 +97,7 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
             t *= 0.5
         else:
             if decrement2 <= 1e-10 * scale:
-                _check_unique(factor)
+                _check_unique(factor, loss.l2)
                 return NewtonResult(theta, f, float(np.linalg.norm(g)), it - 1)
             raise ConvergenceError(
                 "The line search failed: the objective could not be decreased along the Newton "
@@ -110,23 +114,57 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
     raise exc
 
 
-def _numerically_singular(detail: str) -> SingularHessianError:
+def _numerically_singular(detail: str, l2: float) -> SingularHessianError:
+    if l2 == 0.0:
+        why = ("This happens with l2=0 when columns are (nearly) linearly dependent: constant or "
+               "duplicated columns, one column a combination of others, or high powers of a "
+               "feature. Use l2 > 0, standardise, or drop the redundant columns.")
+    else:
+        why = (f"With l2={l2:g} this means the penalty is negligible next to the data: columns are "
+               f"(nearly) linearly dependent, or the classes (nearly) separable so the fit runs "
+               f"off towards infinity. Raise l2, standardise, or drop the redundant columns.")
     return SingularHessianError(
         f"The Hessian at the optimum is numerically singular ({detail}), so the optimum is not "
-        f"unique to working precision. This happens with l2=0 when columns are (nearly) linearly "
-        f"dependent: constant or duplicated columns, one column a combination of others, or "
-        f"high powers of a feature. Use l2 > 0, standardise, or drop the redundant columns."
-    )
+        f"unique to working precision. {why}")
 
 
-def _check_unique(factor) -> None:
+def _check_unique(factor, l2: float) -> None:
     cond = factor.scaled_condition_estimate()
     if cond > SINGULAR_COND:
-        raise _numerically_singular(f"condition number of the scaled Hessian ≈ {cond:.1e}")
+        raise _numerically_singular(f"condition number of the scaled Hessian ≈ {cond:.1e}", l2)
 
 
-def exact_fit(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> NewtonResult:
+def cold_start(loss: LinearLoss) -> np.ndarray:
+    """The default starting point: β = 0 and the intercept of the intercept-only model."""
+    theta0 = np.zeros(loss.design.n_params)
+    if loss.design.fit_intercept:
+        theta0[-1] = loss.family.initial_intercept(loss.y, loss.weights)
+    return theta0
+
+
+def _newton_from(loss: LinearLoss, theta0, max_iter: int) -> NewtonResult:
+    """Newton from ``theta0`` (a warm start), falling back to :func:`cold_start` when that fails.
+
+    A warm start far from the optimum (an adopted model given other data, rescaled features, a
+    poor user guess) can leave Newton in a region where the Hessian is numerically singular or
+    the line search cannot progress; the cold start's failure is then the data's verdict.
+    """
+    cold = cold_start(loss)
+    if theta0 is None or np.array_equal(theta0, cold):
+        return newton(loss, cold, max_iter=max_iter)
+    try:
+        return newton(loss, theta0, max_iter=max_iter)
+    except (ConvergenceError, SingularHessianError):
+        logger.info("Newton from the warm start failed; restarting from the cold start.")
+        return newton(loss, cold, max_iter=max_iter)
+
+
+def exact_fit(loss: LinearLoss, theta0: np.ndarray | None = None, *,
+              max_iter: int = 100) -> NewtonResult:
     """:func:`newton` with the checks that make its answer the unique finite optimum.
+
+    ``theta0`` is a warm start (default: :func:`cold_start`); if Newton fails from it, the fit is
+    retried from the cold start before any error is raised.
 
     Rejects, before fitting, data whose optimum is visibly at infinity or not unique (one class,
     all-zero counts, too few rows, constant or duplicated columns with ``l2=0``) and, with
@@ -144,7 +182,7 @@ def exact_fit(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> N
     fit_intercept = loss.design.fit_intercept
     _check_degenerate(family, y, sw, l2, fit_intercept, X)
     try:
-        res = newton(loss, theta0, max_iter=max_iter)
+        res = _newton_from(loss, theta0, max_iter)
     except ConvergenceError as exc:
         _raise_if_separated(family, X, y, sw, l2, fit_intercept)
         stalled = getattr(exc, "stalled", None)
@@ -152,7 +190,7 @@ def exact_fit(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> N
             # The optimum is finite here: Newton either stalled on rounding errors of its solves
             # (a numerically singular Hessian) or was given too few steps.
             if stalled:
-                raise _numerically_singular("Newton steps stall at rounding level") from exc
+                raise _numerically_singular("Newton steps stall at rounding level", l2) from exc
             raise ConvergenceError(
                 f"The fit did not converge in {max_iter} Newton steps although its optimum is "
                 f"finite; raise max_iter.") from exc
@@ -223,25 +261,16 @@ class GLM:
         ``warm_start`` : optional ndarray of shape (n_params,) to start Newton from.
         """
         family, l2, fit_intercept = self._validated()
-        names = getattr(X, "columns", None)
+        names = feature_names(X)
         Xa = v.check_X(X, allow_empty_columns=fit_intercept)
         ya = v.check_y(y, Xa.shape[0], family)
         sw = v.check_sample_weight(sample_weight, Xa.shape[0])
         design = make_design(Xa, fit_intercept)
         loss = LinearLoss(design, family, ya, sw, l2)
         if warm_start is None:
-            theta0 = np.zeros(design.n_params)
-            if fit_intercept:
-                theta0[-1] = family.initial_intercept(ya, sw)
+            theta0 = None
         else:
-            try:
-                theta0 = np.asarray(warm_start, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise TypeError(f"warm_start must be an array of {design.n_params} floats; got "
-                                f"{type(warm_start).__name__}.") from None
-            if theta0.shape != (design.n_params,):
-                raise ValueError(f"warm_start must have shape ({design.n_params},); got "
-                                 f"{theta0.shape}.")
+            theta0 = _check_warm_start(warm_start, design.n_params)
         try:
             res = exact_fit(loss, theta0, max_iter=self.max_iter)
         except SingularHessianError as exc:
@@ -249,16 +278,22 @@ class GLM:
                 f"Cannot fit: {exc} (n_samples={Xa.shape[0]}, n_params={design.n_params}, "
                 f"l2={l2:g})."
             ) from None
-        self._set_params(res.theta, Xa.shape[1], fit_intercept, family)
+        self._set_params(res.theta, Xa.shape[1], fit_intercept, family, l2)
         self.n_iter_ = res.n_iter
         self.objective_ = res.objective
         self.gradient_norm_ = res.gradient_norm
-        if names is not None and all(isinstance(c, str) for c in names):
-            self.feature_names_in_ = np.asarray(list(names), dtype=object)
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):  # a refit on unnamed columns
+            del self.feature_names_in_
         return self
 
-    def _set_params(self, theta, n_features, fit_intercept, family):
+    def _set_params(self, theta, n_features, fit_intercept, family, l2):
+        # The settings of the fit, kept apart from the constructor parameters so that changing
+        # those after fitting (without refitting) cannot misdescribe the fitted model.
         self.family_ = family
+        self.l2_ = float(l2)
+        self.fit_intercept_ = bool(fit_intercept)
         self.params_ = np.asarray(theta, dtype=np.float64).copy()
         self.coef_ = self.params_[:n_features].copy()
         self.intercept_ = float(self.params_[-1]) if fit_intercept else 0.0
@@ -271,6 +306,8 @@ class GLM:
 
     def _X(self, X):
         self._check_fitted()
+        check_feature_names(getattr(self, "feature_names_in_", None), feature_names(X), "X",
+                            "GLM")
         Xa = v.check_X(X, allow_empty_columns=True)
         if Xa.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {Xa.shape[1]} features, but the model was fitted with "
@@ -280,16 +317,36 @@ class GLM:
     def decision_function(self, X) -> np.ndarray:
         """Linear predictor η = X β + b, shape (n,)."""
         Xa = self._X(X)
-        return Xa @ self.coef_ + self.intercept_
+        with np.errstate(over="ignore", invalid="ignore"):
+            eta = Xa @ self.coef_ + self.intercept_
+        return check_finite_result(eta, "the linear predictor")
 
     def predict(self, X) -> np.ndarray:
         """Mean prediction μ(η): a probability (logistic), the response (squared), a rate (poisson)."""
-        return self.family_.mean(self.decision_function(X))
+        eta = self.decision_function(X)
+        with np.errstate(over="ignore"):
+            return check_finite_result(self.family_.mean(eta), "the mean prediction")
 
     def loss(self, X, y) -> np.ndarray:
         """Per-row loss ℓ(η_i, y_i), shape (n,)."""
         eta = self.decision_function(X)
-        return self.family_.loss(eta, v.check_y(y, eta.shape[0], self.family_))
+        y = v.check_y(y, eta.shape[0], self.family_)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return check_finite_result(self.family_.loss(eta, y), "the loss")
+
+
+def _check_warm_start(warm_start, n_params: int) -> np.ndarray:
+    arr = np.asarray(warm_start)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"warm_start must be an array of {n_params} floats; got "
+                        f"{type(warm_start).__name__} of dtype {arr.dtype}.")
+    if arr.shape != (n_params,):
+        raise ValueError(f"warm_start must have shape ({n_params},); got {arr.shape}.")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)) or np.abs(arr).max(initial=0.0) > v.MAX_ABS:
+        raise ValueError(f"warm_start must be finite with entries of magnitude at most "
+                         f"{v.MAX_ABS:g}; got {arr.tolist()[:5]}{'…' if n_params > 5 else ''}.")
+    return arr
 
 
 def _raise_if_separated(family, X, y, sw, l2, fit_intercept):

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as v
+from ._features import feature_names
+from ._finite import check_finite_result
 
 _KINDS = ("linear_predictor", "prediction", "loss")
 _REDUCE = (None, "sum", "mean")
@@ -29,8 +31,11 @@ class Target:
     ----------
     kind : {"linear_predictor", "prediction", "loss"}
     X : ndarray of shape (m, n_features)
+        A read-only copy of the query rows.
     y : ndarray of shape (m,) or None
     reduce : {None, "sum", "mean"}
+    feature_names : ndarray of str or None
+        The query rows' column names when given as a DataFrame (checked against the model's).
     """
 
     def __init__(self, kind: str, X, y=None, reduce=None):
@@ -39,7 +44,10 @@ class Target:
         if reduce not in _REDUCE:
             raise ValueError(f"reduce must be None, 'sum' or 'mean'; got {reduce!r}.")
         self.kind = kind
-        self.X = v.check_X(X, name="the target's X", allow_empty_columns=True)
+        self.feature_names = feature_names(X)
+        self.X = np.array(v.check_X(X, name="the target's X", allow_empty_columns=True),
+                          dtype=np.float64, order="C", copy=True)  # later edits must not leak in
+        self.X.flags.writeable = False
         self._y_raw = y
         self.reduce = reduce
 
@@ -109,10 +117,17 @@ class BoundTarget:
         return self.family.d1(eta, self.y)
 
     def value(self, theta: np.ndarray) -> np.ndarray:
-        """f(θ): shape (1,) for a scalar target, else (m,)."""
-        vals = self._per_row(self._eta(theta))
-        if self.scalar:
-            return np.array([self._weights @ vals])
+        """f(θ): shape (1,) for a scalar target, else (m,).
+
+        Overflow at finite θ raises ValueError; a NaN θ (a documented degenerate removal) gives
+        NaN.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            vals = self._per_row(self._eta(theta))
+            if self.scalar:
+                vals = np.array([self._weights @ vals])
+        if np.all(np.isfinite(theta)):
+            check_finite_result(vals, f"the target ({self.target.kind})")
         return vals
 
     def values(self, thetas: np.ndarray) -> np.ndarray:
@@ -122,8 +137,9 @@ class BoundTarget:
 
     def jacobian_t(self, theta: np.ndarray) -> np.ndarray:
         """∇f(θ) as a (p, m_out) matrix (m_out = 1 for a scalar target)."""
-        eta = self._eta(theta)
-        dv = self._per_row_derivative(eta)
+        with np.errstate(over="ignore", invalid="ignore"):
+            dv = self._per_row_derivative(self._eta(theta))
+        check_finite_result(dv, f"the derivative of the target ({self.target.kind})")
         if self.scalar:
             dv = dv * self._weights
             d = self.X.shape[1]

@@ -1,0 +1,224 @@
+"""Hardening found by fuzzing the public API: each test fails on the behaviour it replaced."""
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import leaveout
+from leaveout import targets as T
+from leaveout.exceptions import PolishWarning
+from leaveout.families import get_family
+from conftest import make_data
+
+
+# -- logistic loss keeps full relative precision ---------------------------------------------------
+def test_logistic_loss_and_derivatives_are_accurate_for_confident_rows():
+    fam = get_family("logistic")
+    eta = np.array([-700.0, -40.0, -20.0, 0.0, 20.0, 40.0, 700.0])
+    for y in (0.0, 1.0):
+        # Reference: log(1 + e^{-m}) at margin m = η(1−2y)... computed in long double.
+        m = np.longdouble(eta) * (1 - 2 * np.longdouble(y))
+        ref = np.where(m > 0, m + np.log1p(np.exp(-m)), np.log1p(np.exp(m)))
+        got = fam.loss(eta, np.full_like(eta, y))
+        np.testing.assert_allclose(got, ref.astype(float), rtol=1e-15, atol=0)
+        d1 = (1 - 2 * y) / (1 + np.exp(-m))
+        np.testing.assert_allclose(fam.d1(eta, np.full_like(eta, y)), d1.astype(float),
+                                   rtol=1e-14, atol=0)
+    e = np.exp(-np.abs(np.longdouble(eta)))
+    np.testing.assert_allclose(fam.d2(eta, 0 * eta), (e / (1 + e) ** 2).astype(float),
+                               rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("w", [1e10, 1e12, 1e14])
+def test_a_heavily_weighted_row_fits_to_the_optimum(w):
+    # Before: the loss of a confident row rounded to 0, the line search stalled and a
+    # SingularHessianError blamed l2=0 although l2=1.
+    X, y = make_data("logistic", n=40, p=3, seed=0)
+    s = np.r_[w, np.ones(39)]
+    m = leaveout.fit(X, y, sample_weight=s)
+    assert m.gradient_norm_ < 1e-6 * w
+    # The optimum: the heavy row is (nearly) interpolated and the rest fitted with the penalty.
+    ref = leaveout.fit(X, y, sample_weight=s * 2, l2=2.0)  # same optimum (scale invariance)
+    np.testing.assert_allclose(m.params_, ref.params_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("l2", [1e-16, 1e-30])
+def test_tiny_penalty_on_separable_data_converges_and_polish_agrees(l2):
+    # Before: the stopping rule was relative to max(1, |L|) with |L| ~ 1e-11, so the fit
+    # stopped early and Attributor then moved θ by 4 % with a false "other data?" warning.
+    X, _ = make_data("logistic", n=40, p=3, seed=0)
+    y = (X[:, 0] > 0).astype(float)
+    m = leaveout.fit(X, y, l2=l2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PolishWarning)
+        att = leaveout.Attributor(m, X, y)
+    assert att.polish_shift_ < 1e-10
+
+
+# -- warm starts that fail fall back to the cold start ---------------------------------------------
+@pytest.mark.parametrize("family,scale", [("poisson", 100.0), ("logistic", 1000.0)])
+def test_adopting_a_model_on_rescaled_features_refits_from_scratch(family, scale):
+    X, y = make_data(family, n=80, p=3, seed=1)
+    m = leaveout.fit(X, y, family=family)
+    with pytest.warns(PolishWarning, match="fitted on other data"):
+        att = leaveout.Attributor(m, X * scale, y)
+    direct = leaveout.fit(X * scale, y, family=family)
+    np.testing.assert_allclose(att.params_, direct.params_, rtol=1e-8)
+
+
+def test_bad_warm_start_falls_back_to_the_cold_start():
+    X, y = make_data("poisson", n=80, p=3, seed=1)
+    cold = leaveout.GLM(family="poisson").fit(X, y)
+    warm = leaveout.GLM(family="poisson").fit(X, y, warm_start=np.full(4, 50.0))
+    np.testing.assert_allclose(warm.params_, cold.params_, rtol=1e-10)
+
+
+# -- the caller's arrays are not shared -------------------------------------------------------------
+def test_changing_the_callers_arrays_after_construction_changes_nothing():
+    X, y = make_data("logistic", n=60, p=4, seed=2)
+    Xc, yc, Xq = X.copy(), y.copy(), X[:5].copy()
+    att = leaveout.Attributor(leaveout.fit(Xc, yc), Xc, yc)
+    tgt = T.prediction(Xq)
+    Xc[:] = 0.0
+    Xc[0, 0] = np.nan
+    yc[:] = 1 - yc
+    Xq[0, 0] = np.nan
+    ref = leaveout.Attributor(leaveout.fit(X, y), X, y)
+    np.testing.assert_array_equal(att.effects("rif"), ref.effects("rif"))
+    np.testing.assert_array_equal(att.effects("retrain", remove=[[1, 2]]),
+                                  ref.effects("retrain", remove=[[1, 2]]))
+    np.testing.assert_array_equal(att.effects("if", target=tgt),
+                                  ref.effects("if", target=T.prediction(X[:5])))
+
+
+# -- feature names ------------------------------------------------------------------------------------
+def _frame():
+    X, y = make_data("logistic", n=50, p=3, seed=3)
+    return pd.DataFrame(X, columns=["a", "b", "c"]), y
+
+
+def test_reordered_or_renamed_columns_are_rejected_everywhere():
+    df, y = _frame()
+    m = leaveout.fit(df, y)
+    swapped = df[["c", "b", "a"]]
+    renamed = df.rename(columns={"a": "z"})
+    with pytest.raises(ValueError, match="same names in another order"):
+        m.predict(swapped)
+    with pytest.raises(ValueError, match="not fitted on: \\['z'\\]"):
+        m.predict(renamed)
+    with pytest.raises(ValueError, match="same names in another order"):
+        leaveout.Attributor(m, swapped, y)
+    att = leaveout.Attributor(m, df, y)
+    with pytest.raises(ValueError, match="The target's X has feature names"):
+        att.effects("rif", target=T.prediction(swapped))
+    # Right order, or a plain array: accepted and identical.
+    np.testing.assert_array_equal(att.effects("rif", target=T.prediction(df[:3])),
+                                  att.effects("rif", target=T.prediction(df.to_numpy()[:3])))
+
+
+def test_sklearn_feature_names_are_checked_too():
+    from sklearn.linear_model import LogisticRegression
+
+    df, y = _frame()
+    est = LogisticRegression().fit(df, y)
+    with pytest.raises(ValueError, match="LogisticRegression was fitted with"):
+        leaveout.Attributor(est, df[["b", "a", "c"]], y)
+
+
+def test_refit_on_unnamed_columns_forgets_the_names():
+    df, y = _frame()
+    m = leaveout.GLM().fit(df, y)
+    assert list(m.feature_names_in_) == ["a", "b", "c"]
+    m.fit(df.to_numpy()[:, :2], y)
+    assert not hasattr(m, "feature_names_in_")
+
+
+def test_changing_parameters_after_fit_does_not_misdescribe_the_model():
+    X, y = make_data("logistic", n=50, p=3, seed=4)
+    m = leaveout.fit(X, y, l2=2.0)
+    ref = leaveout.Attributor(m, X, y).effects("rif")
+    m.fit_intercept, m.l2 = False, "x"
+    np.testing.assert_array_equal(leaveout.Attributor(m, X, y).effects("rif"), ref)
+
+
+# -- overflow is reported, not returned ----------------------------------------------------------------
+def test_poisson_prediction_overflow_is_an_error_not_inf():
+    X, y = make_data("poisson", n=60, p=3, seed=5)
+    m = leaveout.fit(X, y, family="poisson")
+    far = X[:3] * 1e4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy RuntimeWarning either
+        with pytest.raises(ValueError, match="overflows float64 at row"):
+            m.predict(far)
+        att = leaveout.Attributor(m, X, y)
+        with pytest.raises(ValueError, match="overflows float64"):
+            att.evaluate(T.prediction(far))
+        with pytest.raises(ValueError, match="overflows float64"):
+            att.effects("rif", target=T.prediction(far))
+
+
+def test_nan_params_in_evaluate_and_nan_adopted_params():
+    X, y = make_data("logistic", n=60, p=3, seed=6)
+    m = leaveout.fit(X, y)
+    att = leaveout.Attributor(m, X, y)
+    with pytest.raises(ValueError, match="params contains NaN or inf"):
+        att.evaluate(T.prediction(X[:2]), params=np.full(4, np.nan))
+    m.params_ = np.full(4, np.nan)
+    with pytest.warns(PolishWarning, match="contain NaN or inf; it was refitted from scratch"):
+        att2 = leaveout.Attributor(m, X, y)
+    assert att2.polish_shift_ == np.inf
+    np.testing.assert_allclose(att2.params_, att.params_, rtol=1e-10)
+
+
+# -- warnings point at the user's line ------------------------------------------------------------------
+def test_warnings_are_attributed_to_the_callers_line():
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    y = np.r_[1.0, np.zeros(29)]  # row 0 is the only positive: removing it is degenerate
+    att = leaveout.Attributor(leaveout.fit(X, y), X, y)
+    for call in (lambda: att.effects("rif"), lambda: att.effects("if", remove=[[0]]),
+                 lambda: att.effects("newton", remove=[[0]]),
+                 lambda: att.effects("rif", target=T.prediction(X[:2]))):
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            call()
+        assert rec and all(w.filename == __file__ for w in rec), [w.filename for w in rec]
+
+
+# -- damaged checkpoints are refitted, never returned ------------------------------------------------
+@pytest.mark.parametrize("damage", ["garbage", "pickled", "wrong_shape", "nan", "directory"])
+def test_a_damaged_checkpoint_entry_is_refitted(tmp_path, damage, caplog):
+    X, y = make_data("logistic", n=50, p=3, seed=7)
+    att = leaveout.Attributor(leaveout.fit(X, y), X, y)
+    sets = [[1], [2, 3]]
+    first = att.effects("retrain", remove=sets, checkpoint=tmp_path)
+    entry = sorted(tmp_path.rglob("*.npy"))[0]
+    entry.unlink()
+    if damage == "garbage":
+        entry.write_bytes(b"not a numpy file")
+    elif damage == "pickled":
+        np.save(entry, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    elif damage == "wrong_shape":
+        np.save(entry, np.zeros(7))
+    elif damage == "nan":
+        np.save(entry, np.full(4, np.nan))
+    else:
+        entry.mkdir()
+    if damage == "directory":
+        with pytest.raises(ValueError, match="Cannot write the checkpoint"):
+            att.effects("retrain", remove=sets, checkpoint=tmp_path)
+        return
+    with caplog.at_level(logging.WARNING, logger="leaveout"):
+        again = att.effects("retrain", remove=sets, checkpoint=tmp_path)
+    np.testing.assert_array_equal(again, first)
+    assert "refitting that set" in caplog.text
+
+
+@pytest.mark.parametrize("bad", [5, False, b"/tmp/x", ""])
+def test_checkpoint_must_be_a_path(bad):
+    X, y = make_data("logistic", n=30, p=2, seed=8)
+    att = leaveout.Attributor(leaveout.fit(X, y), X, y)
+    with pytest.raises(TypeError, match="checkpoint must be a directory path"):
+        att.effects("retrain", remove=[[1]], checkpoint=bad)
