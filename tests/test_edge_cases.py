@@ -469,7 +469,64 @@ EFFECTS_CASES = [
           eff("newton", remove=np.flatnonzero(Y == 1)), nan=True, check=all_nan),
 ]
 
-CASES = FIT_CASES + ATTRIBUTOR_CASES + SKLEARN_CASES + EFFECTS_CASES
+# -- validation hardening (fuzz) --------------------------------------------------------------
+X_MASKED = np.ma.masked_array(X, mask=np.zeros(X.shape, dtype=bool))
+X_MASKED[2, 1] = np.ma.masked
+# 1e400 where long double has the range for it (x86: 80-bit); elsewhere a value float64 holds.
+LONGDOUBLE_IS_WIDER = np.finfo(np.longdouble).max > np.finfo(np.float64).max
+X_LONGDOUBLE = X.astype(np.longdouble)
+X_LONGDOUBLE[0, 0] = np.longdouble("1e400") if LONGDOUBLE_IS_WIDER else np.longdouble(1e200)
+
+VALIDATION_HARDENING_CASES = [
+    raises("eff-uint64-index-out-of-range", ValueError,
+           "remove contains row index 18446744073709551615, out of range for 40 training rows",
+           eff("rif", remove=np.array([2**64 - 1], dtype=np.uint64))),
+    raises("eff-python-int-beyond-int64", ValueError,
+           "remove contains row index 9223372036854775808, out of range",
+           eff("rif", remove=[2**63])),
+    raises("eff-dataframe-remove", TypeError,
+           "remove is a pandas DataFrame, which iterates over its column names, not rows",
+           eff("rif", remove=pd.DataFrame({"a": [1, 2]}))),
+    raises("eff-none-in-remove", ValueError, "remove contains a missing value (None) at position 1",
+           eff("rif", remove=[1, None])),
+    raises("eff-nullable-NA-in-remove", ValueError,
+           "remove contains a missing value (<NA>) at position 1",
+           eff("rif", remove=pd.array([1, None], dtype="Int64"))),
+    raises("eff-bools-mixed-with-ints", TypeError, "remove mixes booleans and integers",
+           eff("rif", remove=[True, 2])),
+    raises("fit-masked-X", ValueError,
+           "X is a NumPy masked array with 1 masked entry, first at (row, column) (2, 1)",
+           fit(X_MASKED)),
+    raises("eff-target-masked-query", ValueError,
+           "the target's X is a NumPy masked array with 1 masked entry",
+           lambda: targets.prediction(X_MASKED[:5])),
+    fine("fit-masked-X-nothing-masked", fit(np.ma.masked_array(X)), check=same_as(fit())),
+    raises("fit-huge-int-l2", ValueError,
+           "The 'l2' parameter of fit must be a float in [0, inf). Got ≈1e+400 instead, which "
+           "is too large for a float64", fit(l2=10**400)),
+    raises("fit-huge-int-in-sample-weight", ValueError,
+           "sample_weight contains ≈1e+400, too large for a float64",
+           fit(sample_weight=[10**400] + [1] * 39)),
+    raises("fit-sample-weight-too-large", ValueError,
+           "sample_weight has 40 value(s) larger than 1e+150, first sample_weight[0] = 1e+200",
+           fit(sample_weight=np.full(40, 1e200))),
+    raises("fit-sample-weight-subnormal", ValueError,
+           "sample_weight has 1 positive value(s) smaller than 1e-150",
+           fit(sample_weight=np.r_[1e-320, np.ones(39)])),
+    fine("fit-sample-weight-and-l2-scaled-together",
+         fit(sample_weight=np.full(40, 1e100), l2=1e100), check=close_to(lambda: leaveout.fit(X, Y))),
+    raises("fit-ragged-sample-weight", TypeError,
+           "sample_weight could not be converted to a numeric array: it is ragged",
+           fit(sample_weight=[1, [1, 2], 3])),
+    raises("fit-ragged-y", TypeError, "y could not be converted to a numeric array: it is ragged",
+           fit(X[:3], [1, [1, 0], 0])),
+    raises("fit-longdouble-X-too-large", ValueError,
+           "X contains 1 value(s) larger than 1e+150 in magnitude, first at (row, column) (0, 0)",
+           fit(X_LONGDOUBLE)),
+]
+
+CASES = (FIT_CASES + ATTRIBUTOR_CASES + SKLEARN_CASES + EFFECTS_CASES
+         + VALIDATION_HARDENING_CASES)
 IDS = [c.id for c in CASES]
 
 

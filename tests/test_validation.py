@@ -112,3 +112,82 @@ def test_unsupported_sklearn_models():
         leaveout.Attributor(lm.LogisticRegression().fit(X, y3), X, y3)
     with pytest.raises(ValueError, match="not fitted"):
         leaveout.Attributor(lm.Ridge(), X, Y)
+
+
+# -- validation hardening (fuzz) ------------------------------------------------------------
+HARDENED_REMOVE_CASES = [
+    ("below -n", [-41], ValueError, r"row index -41, out of range"),
+    ("uint64 beyond int64", np.array([2**63], dtype=np.uint64), ValueError,
+     "row index 9223372036854775808, out of range"),
+    ("python int beyond uint64", [-2**70], ValueError, "row index -1180591620717411303424"),
+    ("huge python int", [10**5000], ValueError, r"row index ≈1e\+5000, out of range"),
+    ("only None", [None], ValueError, r"missing value \(None\) at position 0"),
+    ("None in a nested set", [[1], [2, None]], ValueError,
+     r"remove\[1\] contains a missing value \(None\) at position 1"),
+    ("None among sets", [[1], None], ValueError, r"missing value \(None\) at position 1"),
+    ("object array with None", np.array([1, None], dtype=object), ValueError, "missing value"),
+    ("bool and float", [True, 2.0], TypeError, "mixes booleans and integers"),
+    ("bools in a nested set", [[0], [np.True_, 3]], TypeError,
+     r"remove\[1\] mixes booleans and integers"),
+    ("object Series mixing bools", "object-series", TypeError, "mixes booleans and integers"),
+    ("ragged nested set", [[1, [2, 3]]], TypeError, "must be a flat sequence of row indices"),
+    ("masked remove", np.ma.masked_array([1, 2], mask=[0, 1]), ValueError,
+     "remove is a NumPy masked array with 1 masked entry"),
+]
+
+
+@pytest.mark.parametrize("case", HARDENED_REMOVE_CASES, ids=[c[0] for c in HARDENED_REMOVE_CASES])
+def test_effects_rejects_hardened_removal_sets(att, case):
+    _, remove, exc, msg = case
+    if isinstance(remove, str):
+        pd = pytest.importorskip("pandas")
+        remove = pd.Series([True, 2], dtype=object)
+    with pytest.raises(exc, match=msg):
+        att.effects("rif", remove=remove)
+
+
+def test_removal_sets_that_stay_accepted(att):
+    ref = att.effects("rif", remove=[1, 2])
+    mask = np.zeros(40, dtype=bool)
+    mask[[1, 2]] = True
+    for same in (np.array([1, 2], dtype=np.uint64), np.array([1, 2], dtype=object), mask,
+                 mask.tolist(), np.ma.masked_array([1, 2]), (1, 2)):
+        np.testing.assert_array_equal(att.effects("rif", remove=same), ref)
+
+
+def test_sample_weight_bounds_are_inclusive_and_zero_stays_allowed():
+    from leaveout._validation import MAX_WEIGHT, MIN_POSITIVE_WEIGHT, check_sample_weight
+    w = np.r_[MAX_WEIGHT, MIN_POSITIVE_WEIGHT, 0.0, np.ones(37)]
+    np.testing.assert_array_equal(check_sample_weight(w, 40), w)
+    with pytest.raises(ValueError, match=r"larger than 1e\+150"):
+        check_sample_weight(np.r_[np.nextafter(MAX_WEIGHT, np.inf), np.ones(39)], 40)
+    with pytest.raises(ValueError, match="smaller than 1e-150"):
+        check_sample_weight(np.r_[np.nextafter(MIN_POSITIVE_WEIGHT, 0), np.ones(39)], 40)
+    with pytest.raises(ValueError, match=r"sample_weight is ≈1e\+400, too large for a float64"):
+        check_sample_weight(10**400, 40)
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).max <= np.finfo(np.float64).max,
+                    reason="long double is float64 here")
+def test_longdouble_values_beyond_float64_are_reported_as_given():
+    import warnings
+    from leaveout._validation import check_param_float, check_sample_weight
+    huge, tiny = np.longdouble("1e400"), np.longdouble("1e-4000")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "overflow encountered in cast"
+        with pytest.raises(ValueError, match=r"sample_weight\[3\] = 1e\+400"):
+            check_sample_weight(np.r_[np.ones(3), [huge]].astype(np.longdouble), 4)
+        with pytest.raises(ValueError, match=r"sample_weight\[0\] = 1e-4000"):
+            check_sample_weight(np.r_[[tiny], np.ones(3)].astype(np.longdouble), 4)
+        with pytest.raises(ValueError, match=r"y contains 1 value\(s\) larger than 1e\+150"):
+            leaveout.fit(X, np.r_[[huge], Y[1:]].astype(np.longdouble), family="squared")
+        with pytest.raises(ValueError, match=r"Got 1e\+400 instead, which is too large"):
+            check_param_float(huge, "l2", "fit")
+
+
+def test_object_arrays_name_missing_values_and_huge_integers():
+    with pytest.raises(ValueError, match=r"X contains a missing value \(None\) at \(row, column\) "
+                                         r"\(0, 0\)"):
+        leaveout.fit([[None, 1.0]] + [[0.0, 1.0]] * 39, Y)
+    with pytest.raises(ValueError, match=r"y contains ≈1e\+400, too large for a float64"):
+        leaveout.fit(X, [10**400] + [0] * 39, family="squared")

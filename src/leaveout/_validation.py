@@ -6,6 +6,7 @@ and how to fix it.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -16,13 +17,74 @@ from .families import Family
 #: float64 (max ≈ 1.8e308), so Hessians and squared losses would turn into inf.
 MAX_ABS = 1e150
 
+#: Largest sample weight accepted: the bound of X and y.  Weights beyond it overflow float64 even
+#: on ordinary data (a weight enters products of two weighted terms, e.g. ‖g‖² ∝ s², and the
+#: Woodbury factors through √s_i·x̃_i); 1e200 gives an infinite gradient norm.  A worst-case
+#: product bound (MAX_WEIGHT · MAX_ABS² ≤ 1.8e308, i.e. 1e8) would also cover features near
+#: MAX_ABS, but it would reject weight ratios such as 1e14 that fit correctly (see
+#: tests/test_robustness.py); only a check that sees X could rule out every overflow of s·x².
+#: Larger weights are never needed: dividing ``sample_weight`` and ``l2`` by a common factor
+#: leaves the optimum, the leverages and every removal effect unchanged.
+MAX_WEIGHT = MAX_ABS
+
+#: Smallest positive sample weight accepted, ``1 / MAX_WEIGHT``.  Its square (1e-300) is a normal
+#: float, and so are its products with curvatures and squared features of ordinary size; weights
+#: near the subnormal range (< 2.2e-308) underflow there, and a row of positive weight gets zero
+#: curvature (all weights 1e-310: leverage inf, NaN effects).  Zero weights stay allowed: they
+#: exclude a row.  Multiplying ``sample_weight`` and ``l2`` by a common factor leaves the optimum
+#: unchanged.
+MIN_POSITIVE_WEIGHT = 1.0 / MAX_WEIGHT
+
+_DIVIDE_WEIGHTS = ("Divide sample_weight and l2 by a common factor (e.g. both by "
+                   "sample_weight.max()): that leaves the optimum and the removal effects "
+                   "unchanged")
+
 
 def _describe(obj) -> str:
     return type(obj).__name__
 
 
+def _show(value) -> str:
+    """A short text for a number the user passed, even one too large for a float."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        v = int(value)
+        if abs(v) < 10**30:
+            return str(v)
+        e = int(math.log10(abs(v)))
+        return f"≈{'-' if v < 0 else ''}{abs(v) / 10**e:.3g}e+{e}"
+    if isinstance(value, np.floating) and value.dtype.itemsize > 8:
+        return np.format_float_scientific(value, precision=6, trim="-")
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
+    return repr(value)
+
+
+def _to_float(value) -> float | None:
+    """``float(value)``, or ``None`` when ``value`` is finite but too large for a float64."""
+    try:
+        f = float(value)
+    except OverflowError:  # Python ints (and Fractions) beyond 1.8e308
+        return None
+    if math.isinf(f) and isinstance(value, np.floating) and np.isfinite(value):
+        return None  # np.longdouble beyond 1.8e308
+    return f
+
+
 def _is_sparse(X) -> bool:
     return hasattr(X, "tocsr") and hasattr(X, "nnz")
+
+
+def _too_large_for_float(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and _to_float(x) is None
+
+
+def _is_missing_type(t: type) -> bool:
+    """The type of ``None``, ``pandas.NA`` or ``pandas.NaT`` (checked without importing pandas)."""
+    return t is type(None) or t.__name__ in ("NAType", "NaTType")
+
+
+def _is_missing(x) -> bool:
+    return _is_missing_type(type(x))
 
 
 def check_param_float(value, name: str, where: str, *, low: float = 0.0) -> float:
@@ -32,13 +94,18 @@ def check_param_float(value, name: str, where: str, *, low: float = 0.0) -> floa
             f"The {name!r} parameter of {where} must be a float in [{low:g}, inf). "
             f"Got {value!r} ({_describe(value)}) instead."
         )
-    value = float(value)
-    if not np.isfinite(value) or value < low:
+    f = _to_float(value)
+    if f is None:
+        raise ValueError(
+            f"The {name!r} parameter of {where} must be a float in [{low:g}, inf). Got "
+            f"{_show(value)} instead, which is too large for a float64 (max ≈ 1.8e308)."
+        )
+    if not np.isfinite(f) or f < low:
         raise ValueError(
             f"The {name!r} parameter of {where} must be a float in [{low:g}, inf). "
-            f"Got {value!r} instead."
+            f"Got {f!r} instead."
         )
-    return value
+    return f
 
 
 def check_bool(value, name: str, where: str) -> bool:
@@ -63,19 +130,60 @@ def _non_numeric_columns(X) -> list[str]:
     return bad
 
 
-def _as_array(obj) -> np.ndarray:
+def _unmasked(obj, name: str):
+    """``obj``, or its data when it is a NumPy masked array with nothing masked."""
+    if not isinstance(obj, np.ma.MaskedArray):
+        return obj
+    mask = np.ma.getmaskarray(obj)
+    if mask.any():
+        raise ValueError(
+            f"{name} is a NumPy masked array with {int(mask.sum())} masked entr"
+            f"{'y' if mask.sum() == 1 else 'ies'}, first at {_locate(mask, mask)}; leaveout "
+            f"would ignore the mask. Fill the masked entries ({name}.filled(value)) or drop "
+            f"their rows first."
+        )
+    return np.ma.getdata(obj)
+
+
+def _as_array(obj, name: str, shape: str) -> np.ndarray:
     """``np.asarray``, except that numeric pandas objects go through ``to_numpy(float64)``.
 
     pandas nullable columns (``Int64``, ``Float64``, ``boolean``) and DataFrames mixing bool and
     float columns would otherwise become object arrays; ``pd.NA`` becomes NaN, so it is reported
-    as a missing value by :func:`_report_nonfinite`.
+    as a missing value by :func:`_report_nonfinite`.  ``shape`` describes what ``name`` should be
+    ("a 2-D array of shape ...") for the message about inputs that cannot be converted.
     """
     dtypes = getattr(obj, "dtypes", None)
     kinds = ([getattr(dt, "kind", "O") for dt in dtypes] if hasattr(dtypes, "items")
              else [getattr(getattr(obj, "dtype", None), "kind", "O")])
-    if hasattr(obj, "to_numpy") and kinds and all(k in "biuf" for k in kinds):
-        return obj.to_numpy(dtype=np.float64, na_value=np.nan)
-    return np.asarray(obj)
+    try:
+        if hasattr(obj, "to_numpy") and kinds and all(k in "biuf" for k in kinds):
+            return obj.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.asarray(obj)
+    except Exception as exc:  # ragged lists and the like
+        reason = ("it is ragged (nested sequences of different lengths)"
+                  if "inhomogeneous" in str(exc) else str(exc))
+        raise TypeError(
+            f"{name} could not be converted to a numeric array: {reason}. {name} must be "
+            f"{shape}."
+        ) from None
+
+
+def _report_objects(arr: np.ndarray, name: str, rescale: str = "") -> None:
+    """Specific errors for an object array: missing values, integers too large for a float."""
+    if arr.dtype != object:
+        return
+    for i, x in enumerate(arr.ravel()):
+        if _is_missing(x):
+            problem = f"a missing value ({x!r})"
+            fix = "Remove or impute the missing values before calling leaveout"
+        elif _too_large_for_float(x):
+            problem = f"{_show(x)}, too large for a float64 (max ≈ 1.8e308),"
+            fix = rescale or f"Rescale {name} before calling leaveout"
+        else:
+            continue
+        where = _locate(arr, np.arange(arr.size).reshape(arr.shape) == i)
+        raise ValueError(f"{name} contains {problem} at {where}. {fix}.")
 
 
 def _locate(arr: np.ndarray, bad: np.ndarray) -> str:
@@ -107,10 +215,26 @@ def _report_too_large(arr: np.ndarray, name: str) -> None:
         )
 
 
+def _as_float64(arr: np.ndarray, name: str) -> np.ndarray:
+    """C-contiguous float64 copy of a numeric array, checked for non-finite and huge values.
+
+    Extended-precision input (``np.longdouble``) is checked before the cast, which would turn
+    values beyond 1.8e308 into inf.
+    """
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:
+        _report_nonfinite(arr, name)
+        _report_too_large(arr, name)
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    _report_nonfinite(arr, name)
+    _report_too_large(arr, name)
+    return arr
+
+
 def check_X(X, name: str = "X", *, allow_empty_columns: bool = False) -> np.ndarray:
     """Validate a design matrix; return a C-contiguous float64 array of shape (n, p)."""
     if X is None:
         raise TypeError(f"{name} must be an array-like of shape (n_samples, n_features); got None.")
+    X = _unmasked(X, name)
     if _is_sparse(X):
         raise TypeError(
             f"{name} is a scipy.sparse matrix; this version of leaveout needs a dense array. "
@@ -127,15 +251,10 @@ def check_X(X, name: str = "X", *, allow_empty_columns: bool = False) -> np.ndar
             f"{name} has non-numeric column(s) {bad_cols[:10]}. Encode them as numbers first "
             f"(e.g. one-hot with pandas.get_dummies) or drop them."
         )
-    try:
-        arr = _as_array(X)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(
-            f"{name} could not be converted to a numeric array ({exc}). Pass a 2-D array of "
-            f"shape (n_samples, n_features)."
-        ) from None
+    arr = _as_array(X, name, "a 2-D array of shape (n_samples, n_features)")
     if arr.dtype.kind == "c":
         raise TypeError(f"{name} is complex-valued; leaveout needs real numbers.")
+    _report_objects(arr, name)
     if arr.dtype.kind not in "biuf":
         raise TypeError(
             f"{name} must hold numbers; got an array of dtype {arr.dtype}. Encode strings or "
@@ -151,20 +270,14 @@ def check_X(X, name: str = "X", *, allow_empty_columns: bool = False) -> np.ndar
         raise ValueError(f"{name} has no rows (shape {arr.shape}); at least one row is needed.")
     if arr.shape[1] == 0 and not allow_empty_columns:
         raise ValueError(f"{name} has no columns (shape {arr.shape}).")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    _report_nonfinite(arr, name)
-    _report_too_large(arr, name)
-    return arr
+    return _as_float64(arr, name)
 
 
 def check_y(y, n_samples: int, family: Family, name: str = "y") -> np.ndarray:
     """Validate labels for ``family``; return float64 array of shape (n_samples,)."""
     if y is None:
         raise TypeError(f"{name} must be an array-like of shape (n_samples,); got None.")
-    try:
-        arr = _as_array(y)
-    except Exception as exc:
-        raise TypeError(f"{name} could not be converted to an array ({exc}).") from None
+    arr = _as_array(_unmasked(y, name), name, "a 1-D array of numbers, one per row")
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
@@ -172,6 +285,7 @@ def check_y(y, n_samples: int, family: Family, name: str = "y") -> np.ndarray:
             f"{name} must be 1-D of shape (n_samples,); got shape {arr.shape}. leaveout fits "
             f"one response at a time."
         )
+    _report_objects(arr, name)
     if arr.dtype.kind not in "biuf":
         fix = (" Map the labels to 0/1 first, e.g. y = (y == positive_label)."
                if family.name == "logistic" else "")
@@ -180,9 +294,7 @@ def check_y(y, n_samples: int, family: Family, name: str = "y") -> np.ndarray:
         raise ValueError(
             f"{name} has {arr.shape[0]} entries but X has {n_samples} rows; they must match."
         )
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    _report_nonfinite(arr, name)
-    _report_too_large(arr, name)
+    arr = _as_float64(arr, name)
     bad = family.invalid_labels(arr)
     if bad.any():
         idx = np.flatnonzero(bad)
@@ -198,29 +310,63 @@ def check_y(y, n_samples: int, family: Family, name: str = "y") -> np.ndarray:
 
 
 def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
-    """Validate sample weights; ``None`` → ones.  Returns float64 array (n_samples,)."""
+    """Validate sample weights; ``None`` → ones.  Returns float64 array (n_samples,).
+
+    Weights must be 0 or in ``[MIN_POSITIVE_WEIGHT, MAX_WEIGHT]``.
+    """
     if sample_weight is None:
         return np.ones(n_samples)
-    if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
-        sample_weight = np.full(n_samples, float(sample_weight))
-    arr = np.asarray(sample_weight)
+    arr = _as_array(_unmasked(sample_weight, "sample_weight"), "sample_weight",
+                    "a 1-D array of numbers, one per row")
+    if arr.ndim == 0 and isinstance(sample_weight, numbers.Real) \
+            and not isinstance(sample_weight, bool):
+        if _too_large_for_float(sample_weight):
+            raise ValueError(f"sample_weight is {_show(sample_weight)}, too large for a float64 "
+                             f"(max ≈ 1.8e308). {_DIVIDE_WEIGHTS}.")
+        arr = np.full(n_samples, arr)  # one weight for every row
+    _report_objects(arr, "sample_weight", _DIVIDE_WEIGHTS)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"sample_weight must be numeric; got dtype {arr.dtype}.")
     if arr.ndim != 1 or arr.shape[0] != n_samples:
         raise ValueError(
             f"sample_weight must have shape ({n_samples},) to match X; got shape {arr.shape}."
         )
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if arr.dtype.kind != "f" or arr.dtype.itemsize <= 8:  # long double: checked before its cast
+        arr = arr.astype(np.float64)  # float32 could not even be compared with the bounds
     _report_nonfinite(arr, "sample_weight")
     if (arr < 0).any():
         i = int(np.flatnonzero(arr < 0)[0])
         raise ValueError(
-            f"sample_weight must be non-negative; sample_weight[{i}] = {float(arr[i])!r}. A "
+            f"sample_weight must be non-negative; sample_weight[{i}] = {_show(arr[i])}. A "
             f"weight of 0 excludes a row; negative weights have no meaning for a loss."
         )
+    _report_weight_range(arr)  # before a cast of long double, which could overflow or underflow
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
     if not (arr > 0).any():
         raise ValueError("sample_weight is zero for every row; at least one row needs weight > 0.")
     return arr
+
+
+def _report_weight_range(arr: np.ndarray) -> None:
+    """Non-negative weights must be 0 or in ``[MIN_POSITIVE_WEIGHT, MAX_WEIGHT]``."""
+    big = arr > MAX_WEIGHT
+    if big.any():
+        i = int(np.flatnonzero(big)[0])
+        raise ValueError(
+            f"sample_weight has {int(big.sum())} value(s) larger than {MAX_WEIGHT:g}, first "
+            f"sample_weight[{i}] = {_show(arr[i])}; their products with squared values overflow "
+            f"float64. {_DIVIDE_WEIGHTS}."
+        )
+    tiny = (arr > 0) & (arr < MIN_POSITIVE_WEIGHT)
+    if tiny.any():
+        i = int(np.flatnonzero(tiny)[0])
+        raise ValueError(
+            f"sample_weight has {int(tiny.sum())} positive value(s) smaller than "
+            f"{MIN_POSITIVE_WEIGHT:g}, first sample_weight[{i}] = {_show(arr[i])}; such weights "
+            f"underflow float64 in the curvature terms. Multiply sample_weight and l2 by a "
+            f"common factor (that leaves the optimum unchanged), or set negligible weights to 0 "
+            f"to exclude those rows."
+        )
 
 
 def check_indices(remove, n_samples: int) -> tuple[list[np.ndarray], bool]:
@@ -237,6 +383,8 @@ def check_indices(remove, n_samples: int) -> tuple[list[np.ndarray], bool]:
             f"remove must be an ordered sequence of row indices (a list or array), not "
             f"{_describe(remove)}; e.g. remove=[3, 17] or remove=[[3, 17], [5]]."
         )
+    _reject_dataframe(remove)
+    remove = _unmasked(remove, "remove")
     if isinstance(remove, np.ndarray):
         if remove.ndim == 1:
             return [_check_one_set(remove, n_samples, 0)], True
@@ -249,7 +397,7 @@ def check_indices(remove, n_samples: int) -> tuple[list[np.ndarray], bool]:
         if isinstance(remove, numbers.Integral):
             raise TypeError(
                 f"remove must be a sequence of row indices; got the single integer "
-                f"{int(remove)!r}. Use remove=[{int(remove)!r}]."
+                f"{_show(remove)}. Use remove=[{_show(remove)}]."
             ) from None
         raise TypeError(
             f"remove must be a sequence of row indices or a list of such sequences; got "
@@ -257,15 +405,36 @@ def check_indices(remove, n_samples: int) -> tuple[list[np.ndarray], bool]:
         ) from None
     if len(items) == 0:
         return [np.zeros(0, dtype=np.intp)], True
+    _reject_missing(items, "remove")
     nested = [not _is_scalar_index(it) for it in items]
     if not any(nested):
-        return [_check_one_set(np.asarray(items), n_samples, 0)], True
+        return [_check_one_set(items, n_samples, 0)], True
     if not all(nested):
         raise TypeError(
             "remove mixes integers and sequences. Pass one set as a flat list of row indices, "
             "or several sets as a list of lists, e.g. remove=[[0, 3], [5]]."
         )
     return [_check_one_set(it, n_samples, k) for k, it in enumerate(items)], False
+
+
+def _reject_dataframe(remove) -> None:
+    if hasattr(remove, "columns") and hasattr(remove, "iloc"):
+        raise TypeError(
+            "remove is a pandas DataFrame, which iterates over its column names, not rows. Pass "
+            "row positions (0 .. n_samples - 1) as a list or array: a column "
+            "(remove=df['col'].to_numpy()), one set per DataFrame row (remove=df.to_numpy()), "
+            "or the positions of a subset's rows (remove=train.index.get_indexer(subset.index))."
+        )
+
+
+def _reject_missing(items: list, where: str) -> None:
+    if not any(_is_missing_type(t) for t in set(map(type, items))):  # fast for long lists
+        return
+    i = next(i for i, it in enumerate(items) if _is_missing(it))
+    raise ValueError(
+        f"{where} contains a missing value ({items[i]!r}) at position {i}; every entry must be "
+        f"a row index. Drop the missing entries first (e.g. .dropna() for a pandas Series)."
+    )
 
 
 def _is_scalar_index(x) -> bool:
@@ -278,48 +447,23 @@ def _check_one_set(indices, n_samples: int, k: int) -> np.ndarray:
     where = "remove" if k == 0 else f"remove[{k}]"
     if isinstance(indices, (set, frozenset, str, bytes, dict)):
         raise TypeError(f"{where} must be a list or array of row indices, not {_describe(indices)}.")
-    arr = np.asarray(indices)
-    if arr.ndim != 1:
-        raise ValueError(f"{where} must be a flat sequence of row indices; got shape {arr.shape}.")
+    arr = _index_array(_unmasked(indices, where), n_samples, where)
     if arr.dtype.kind == "b":
-        if arr.shape[0] != n_samples:
-            raise ValueError(
-                f"{where} is a boolean mask of length {arr.shape[0]}, but there are {n_samples} "
-                f"training rows; a mask must have one entry per row."
-            )
-        if arr.all():
-            raise ValueError(
-                f"{where} is a boolean mask that removes all {n_samples} training rows; nothing "
-                f"would be left to fit."
-            )
-        return np.flatnonzero(arr).astype(np.intp)
+        return _mask_rows(arr, n_samples, where)
     if arr.size == 0:
         return np.zeros(0, dtype=np.intp)
     if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise TypeError(f"{where} must hold integer row indices; got non-integer values.")
-        if (np.abs(arr) >= n_samples + 1).any():  # before a cast that could wrap around
-            i = float(arr[np.abs(arr) >= n_samples + 1][0])
-            raise ValueError(
-                f"{where} contains row index {i:g}, out of range for {n_samples} training rows "
-                f"(valid: 0 .. {n_samples - 1})."
-            )
-        arr = arr.astype(np.intp)
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise TypeError(f"{where} must hold integer row indices; got non-integer values, "
+                            f"first {float(arr[i])!r} at position {i}.")
     elif arr.dtype.kind not in "iu":
         raise TypeError(f"{where} must hold integer row indices; got dtype {arr.dtype}.")
+    out = (arr < 0) | (arr >= n_samples)  # before the cast to intp, which could wrap around
+    if out.any():
+        _raise_out_of_range(arr[out][0], n_samples, where)
     arr = arr.astype(np.intp)
-    if (arr < 0).any():
-        i = int(arr[arr < 0][0])
-        raise ValueError(
-            f"{where} contains the negative index {i}. leaveout does not wrap negative indices "
-            f"around; use {n_samples + i} for row {i} counted from the end."
-        )
-    if (arr >= n_samples).any():
-        i = int(arr[arr >= n_samples][0])
-        raise ValueError(
-            f"{where} contains row index {i}, out of range for {n_samples} training rows "
-            f"(valid: 0 .. {n_samples - 1})."
-        )
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():
         raise ValueError(
@@ -331,6 +475,78 @@ def _check_one_set(indices, n_samples: int, k: int) -> np.ndarray:
             f"{where} removes all {n_samples} training rows; nothing would be left to fit."
         )
     return arr
+
+
+def _index_array(indices, n_samples: int, where: str) -> np.ndarray:
+    """One removal set as a 1-D bool, integer or float array (range-checked if it held objects).
+
+    Python lists are scanned for booleans, which NumPy would silently turn into 0 and 1.
+    """
+    try:
+        arr = np.asarray(indices)
+    except (TypeError, ValueError):  # ragged nesting
+        raise TypeError(f"{where} must be a flat sequence of row indices.") from None
+    if arr.ndim != 1:
+        raise ValueError(f"{where} must be a flat sequence of row indices; got shape {arr.shape}.")
+    if arr.dtype == object:
+        values = arr.tolist()
+        _reject_missing(values, where)
+    elif isinstance(indices, (list, tuple)) and arr.dtype.kind in "iuf":
+        values = indices
+    else:
+        return arr
+    types = set(map(type, values))  # fast for long lists
+    if types & {bool, np.bool_} and not types <= {bool, np.bool_}:
+        raise TypeError(
+            f"{where} mixes booleans and integers. Pass either row indices (e.g. remove=[0, 2]) "
+            f"or a boolean mask with one entry per training row."
+        )
+    return _object_indices(values, n_samples, where) if arr.dtype == object else arr
+
+
+def _object_indices(values: list, n_samples: int, where: str) -> np.ndarray:
+    """Python scalars (possibly integers beyond int64) → a bool, integer or float array."""
+    if set(map(type, values)) <= {bool, np.bool_}:
+        return np.array(values, dtype=bool)
+    bad = next((x for x in values if not isinstance(x, numbers.Real)), None)
+    if bad is not None:
+        raise TypeError(f"{where} must hold integer row indices; got {bad!r} ({_describe(bad)}).")
+    out = next((x for x in values if x < 0 or x >= n_samples), None)  # NaN passes, see caller
+    if out is not None:
+        _raise_out_of_range(out, n_samples, where)
+    exact = all(isinstance(x, numbers.Integral) for x in values)
+    return np.array(values, dtype=np.intp if exact else np.float64)
+
+
+def _raise_out_of_range(value, n_samples: int, where: str):
+    if isinstance(value, numbers.Integral):
+        value, text = int(value), _show(value)
+    else:
+        value = float(value)
+        text = str(int(value)) if abs(value) < 1e16 else f"{value:g}"
+    if -n_samples <= value < 0:
+        raise ValueError(
+            f"{where} contains the negative index {text}. leaveout does not wrap negative indices "
+            f"around; use {int(n_samples + value)} for row {text} counted from the end."
+        )
+    raise ValueError(
+        f"{where} contains row index {text}, out of range for {n_samples} training rows "
+        f"(valid: 0 .. {n_samples - 1})."
+    )
+
+
+def _mask_rows(mask: np.ndarray, n_samples: int, where: str) -> np.ndarray:
+    if mask.shape[0] != n_samples:
+        raise ValueError(
+            f"{where} is a boolean mask of length {mask.shape[0]}, but there are {n_samples} "
+            f"training rows; a mask must have one entry per row."
+        )
+    if mask.all():
+        raise ValueError(
+            f"{where} is a boolean mask that removes all {n_samples} training rows; nothing "
+            f"would be left to fit."
+        )
+    return np.flatnonzero(mask).astype(np.intp)
 
 
 def check_method(method, methods) -> str:
