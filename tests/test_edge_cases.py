@@ -525,8 +525,97 @@ VALIDATION_HARDENING_CASES = [
            fit(X_LONGDOUBLE)),
 ]
 
+# -- model and data consistency (fuzz) ------------------------------------------------------------
+DF = pd.DataFrame(X, columns=["a", "b", "c"])
+DF_SWAPPED = DF[["c", "b", "a"]]
+
+
+def glm_then(then, X_=DF, y=Y, **kw):
+    """Fit leaveout's GLM on ``X_`` and return ``then(model)``."""
+    return lambda: then(leaveout.fit(X_, y, **kw))
+
+
+def nan_params_model():
+    m = leaveout.fit(X, Y)
+    m.params_ = np.full(4, np.nan)
+    return m
+
+
+def changed_after_fit():
+    m = leaveout.fit(X, Y)
+    m.fit_intercept, m.l2 = False, "x"
+    return m
+
+
+def poisson_far():
+    a = leaveout.Attributor(leaveout.fit(X, YP, family="poisson"), X, YP)
+    return a.evaluate(targets.prediction(X[:3] * 1e4))
+
+
+CONSISTENCY_CASES = [
+    raises("glm-predict-reordered-columns", ValueError,
+           "X has feature names that differ from those the GLM was fitted with (the same names "
+           "in another order)", glm_then(lambda m: m.predict(DF_SWAPPED))),
+    raises("glm-predict-renamed-column", ValueError, "names the GLM was not fitted on: ['z']",
+           glm_then(lambda m: m.predict(DF.rename(columns={"a": "z"})))),
+    raises("att-reordered-columns", ValueError, "the same names in another order",
+           glm_then(lambda m: leaveout.Attributor(m, DF_SWAPPED, Y))),
+    raises("eff-target-reordered-columns", ValueError, "The target's X has feature names",
+           glm_then(lambda m: leaveout.Attributor(m, DF, Y).effects(
+               "rif", target=targets.prediction(DF_SWAPPED)))),
+    raises("sk-reordered-columns", ValueError,
+           "feature names that differ from those the LogisticRegression was fitted with",
+           sk(__import__("sklearn.linear_model").linear_model.LogisticRegression, X_=DF,
+              att_X=DF_SWAPPED)),
+    raises("glm-predict-unfitted", ValueError, "This GLM is not fitted yet",
+           lambda: leaveout.GLM().predict(X)),
+    raises("sk-liblinear-intercept", TypeError, "with solver='liblinear' and fit_intercept=True",
+           sk(lambda: __import__("sklearn.linear_model").linear_model.LogisticRegression(
+               solver="liblinear"))),
+    raises("sk-balanced-zero-class-weight", ValueError,
+           "one class has zero total sample_weight here",
+           lambda: leaveout.Attributor(
+               __import__("sklearn.linear_model").linear_model.LogisticRegression(
+                   class_weight="balanced").fit(X, Y), X, Y,
+               sample_weight=np.where(Y == 1, 0.0, 1.0))),
+    raises("sk-mixed-label-types", ValueError,
+           "y contains labels [None, 5] that the LogisticRegression was not fitted on",
+           sk(__import__("sklearn.linear_model").linear_model.LogisticRegression,
+              y=np.where(Y == 1, "yes", "no"),
+              att_y=np.array(list(np.where(Y == 1, "yes", "no")[:-2]) + [None, 5], dtype=object))),
+    raises("sk-negative-alpha-after-fit", ValueError, "Was it changed after fitting?",
+           lambda: leaveout.Attributor(_ridge_with_alpha(-1.0), X, YS)),
+    fine("att-glm-params-changed-after-fit", lambda: leaveout.Attributor(changed_after_fit(), X, Y),
+         check=close_to(lambda: leaveout.Attributor(leaveout.fit(X, Y), X, Y))),
+    warns("att-nan-params", PolishWarning, "contain NaN or inf; it was refitted from scratch",
+          lambda: leaveout.Attributor(nan_params_model(), X, Y)),
+    warns("att-adopted-on-rescaled-X", PolishWarning, "was it fitted on other data?",
+          lambda: leaveout.Attributor(leaveout.fit(X, YP, family="poisson"), X * 100, YP)),
+    raises("fit-warm-start-nonfinite", ValueError, "warm_start must be finite",
+           lambda: leaveout.GLM().fit(X, Y, warm_start=np.full(4, np.inf))),
+    raises("fit-warm-start-complex", TypeError, "warm_start must be an array of 4 floats",
+           lambda: leaveout.GLM().fit(X, Y, warm_start=np.zeros(4) + 1j)),
+    raises("eval-nan-params", ValueError, "params contains NaN or inf",
+           lambda: base_att().evaluate(targets.prediction(X[:2]), params=np.full(4, np.nan))),
+    raises("eval-ragged-params", TypeError, "ragged or not numbers",
+           lambda: base_att().evaluate(targets.prediction(X[:2]), params=[[0, 0, 0, 0], [0]])),
+    raises("eval-poisson-overflow", ValueError, "The target (prediction) overflows float64 at row(s)",
+           poisson_far),
+    raises("eff-checkpoint-not-a-path", TypeError, "checkpoint must be a directory path",
+           eff("retrain", remove=[[1]], checkpoint=5)),
+]
+
+
+def _ridge_with_alpha(alpha):
+    from sklearn.linear_model import Ridge
+
+    est = Ridge().fit(X, YS)
+    est.alpha = alpha
+    return est
+
+
 CASES = (FIT_CASES + ATTRIBUTOR_CASES + SKLEARN_CASES + EFFECTS_CASES
-         + VALIDATION_HARDENING_CASES)
+         + VALIDATION_HARDENING_CASES + CONSISTENCY_CASES)
 IDS = [c.id for c in CASES]
 
 

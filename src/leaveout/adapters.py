@@ -195,7 +195,7 @@ def _logistic(model, name):
             ) from None
         if unknown.any():
             raise ValueError(
-                f"y contains labels {np.unique(y[unknown])[:5].tolist()} that the "
+                f"y contains labels {list(dict.fromkeys(y[unknown].tolist()))[:5]} that the "
                 f"{name} was not fitted on (its classes are {classes.tolist()})."
             )
         return (y == pos).astype(np.float64)
