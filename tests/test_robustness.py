@@ -222,3 +222,24 @@ def test_checkpoint_must_be_a_path(bad):
     att = leaveout.Attributor(leaveout.fit(X, y), X, y)
     with pytest.raises(TypeError, match="checkpoint must be a directory path"):
         att.effects("retrain", remove=[[1]], checkpoint=bad)
+
+
+@pytest.mark.parametrize("scale", [1e100, 1e140])
+def test_huge_but_legal_scales_give_finite_norms_and_no_numpy_warning(scale):
+    X, y = make_data("squared", n=40, p=3, seed=9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = leaveout.fit(X * scale, y * scale, family="squared")
+        att = leaveout.Attributor(m, X * scale, y * scale)
+        assert np.isfinite(m.gradient_norm_)
+        assert np.all(np.isfinite(att.effects("rif")))
+    # Scale equivariance of the squared loss with l2 scaled by scale²: β̂ unchanged... here l2=1
+    # is negligible next to X'X ~ 40·scale², so β̂ ≈ the unscaled least-squares fit.
+    ls = leaveout.fit(X, y, family="squared", l2=0.0)
+    np.testing.assert_allclose(m.coef_, ls.coef_, rtol=1e-9)
+
+
+def test_a_weight_ratio_beyond_float64_names_the_weights():
+    X, y = make_data("logistic", n=40, p=3, seed=0)
+    with pytest.raises(leaveout.SingularHessianError, match="sample weights or feature scales"):
+        leaveout.fit(X, y, sample_weight=np.r_[1e30, np.ones(39)])

@@ -37,7 +37,10 @@ class CholeskyFactor:
                 f"The {what} is singular or indefinite, so the optimum is not unique. This "
                 f"happens with l2=0 when features outnumber rows, with constant or duplicated "
                 f"columns, or with a feature that is zero on every retained row. Use l2 > 0, "
-                f"or drop the redundant columns."
+                f"or drop the redundant columns. With l2 > 0 it is rounding: the Hessian's "
+                f"entries span more orders of magnitude than float64 holds (sample weights or "
+                f"feature scales that differ by ~1e15 or more); rescale the features or bring "
+                f"the weights closer together."
             ) from None
         if not np.all(np.isfinite(self._c[0])):
             raise SingularHessianError(f"The {what} has non-finite entries; check the inputs.")

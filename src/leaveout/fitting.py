@@ -34,6 +34,14 @@ DECREMENT_TOL = 1e-16
 SINGULAR_COND = 1e15
 
 
+def _norm(v: np.ndarray) -> float:
+    """Euclidean norm without overflow of the squares (entries up to ~1e300)."""
+    m = float(np.abs(v).max(initial=0.0))
+    if m == 0.0 or not np.isfinite(m):
+        return m
+    return m * float(np.linalg.norm(v / m))
+
+
 @dataclass
 class NewtonResult:
     theta: np.ndarray
@@ -81,10 +89,10 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
             theta = theta + step
             eta = loss.eta(theta)
             f = loss.objective(theta, eta)
-            return NewtonResult(theta, f, float(np.linalg.norm(loss.gradient(theta, eta))), it)
+            return NewtonResult(theta, f, _norm(loss.gradient(theta, eta)), it)
         if decrement2 <= 1e-10 * scale and decrement2 > 0.1 * previous:
             _check_unique(factor, loss.l2)
-            return NewtonResult(theta, f, float(np.linalg.norm(g)), it - 1)
+            return NewtonResult(theta, f, _norm(g), it - 1)
         ratio, previous = decrement2 / previous, decrement2
         # Backtracking (Armijo) line search; the full step is taken near the optimum.
         t = 1.0
@@ -98,7 +106,7 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
         else:
             if decrement2 <= 1e-10 * scale:
                 _check_unique(factor, loss.l2)
-                return NewtonResult(theta, f, float(np.linalg.norm(g)), it - 1)
+                return NewtonResult(theta, f, _norm(g), it - 1)
             raise ConvergenceError(
                 "The line search failed: the objective could not be decreased along the Newton "
                 "direction. The problem is badly scaled; standardise the features."
