@@ -9,6 +9,7 @@ import numpy as np
 from . import _validation as v
 from ._design import make_design
 from ._features import check_feature_names, feature_names
+from ._indices import check_indices
 from ._linear import LinearLoss
 from ._warn import warn
 from .adapters import adopt
@@ -213,7 +214,7 @@ class Attributor:
             deltas = st.per_row(method, checkpoint)
             return bound.shape_result(self._plugin(bound, deltas))
 
-        sets, single = v.check_indices(remove, self.n_samples)
+        sets, single = check_indices(remove, self.n_samples)
         deltas = st.sets(method, sets, checkpoint)
         if bound is None:
             out = deltas
@@ -266,6 +267,6 @@ class Attributor:
     def retrain(self, remove, *, checkpoint=None) -> np.ndarray:
         """Exact parameters θ̂₋T after removing ``remove`` (same forms and ``checkpoint`` as in
         :meth:`effects`)."""
-        sets, single = v.check_indices(remove, self.n_samples)
+        sets, single = check_indices(remove, self.n_samples)
         thetas = self.params_ + self._state.sets("retrain", sets, checkpoint)
         return thetas[0] if single else thetas
