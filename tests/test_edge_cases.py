@@ -603,6 +603,13 @@ CONSISTENCY_CASES = [
            poisson_far),
     raises("eff-checkpoint-not-a-path", TypeError, "checkpoint must be a directory path",
            eff("retrain", remove=[[1]], checkpoint=5)),
+    raises("fit-y-index-not-aligned", ValueError,
+           "y and X are pandas objects with different row indexes",
+           lambda: leaveout.fit(DF, pd.Series(Y, index=DF.index[::-1]))),
+    raises("att-weight-index-not-aligned", ValueError,
+           "sample_weight and X are pandas objects with different row indexes",
+           lambda: leaveout.Attributor(leaveout.fit(DF, Y), DF, pd.Series(Y, index=DF.index),
+                                       sample_weight=pd.Series(1.0, index=DF.index + 1))),
 ]
 
 

@@ -187,6 +187,15 @@ def test_warnings_are_attributed_to_the_callers_line():
         assert rec and all(w.filename == __file__ for w in rec), [w.filename for w in rec]
 
 
+def test_high_leverage_warning_through_a_cached_property_points_at_the_caller():
+    X, y = np.ones((1, 1)), np.array([2.0])  # one row: leverage 1
+    att = leaveout.Attributor(leaveout.fit(X, y, family="squared"), X, y)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        att.effects("rif")
+    assert rec and all(w.filename == __file__ for w in rec), [w.filename for w in rec]
+
+
 # -- damaged checkpoints are refitted, never returned ------------------------------------------------
 @pytest.mark.parametrize("damage", ["garbage", "pickled", "wrong_shape", "nan", "directory"])
 def test_a_damaged_checkpoint_entry_is_refitted(tmp_path, damage, caplog):
@@ -243,3 +252,21 @@ def test_a_weight_ratio_beyond_float64_names_the_weights():
     X, y = make_data("logistic", n=40, p=3, seed=0)
     with pytest.raises(leaveout.SingularHessianError, match="sample weights or feature scales"):
         leaveout.fit(X, y, sample_weight=np.r_[1e30, np.ones(39)])
+
+
+def test_pandas_objects_with_different_row_indexes_are_refused():
+    df, y = _frame()
+    ys = pd.Series(y, index=df.index)
+    shuffled = ys.sample(frac=1.0, random_state=0)
+    with pytest.raises(ValueError, match="different row indexes"):
+        leaveout.fit(df, shuffled)
+    with pytest.raises(ValueError, match="sample_weight and X are pandas objects"):
+        leaveout.fit(df, ys, sample_weight=pd.Series(1.0, index=shuffled.index))
+    m = leaveout.fit(df, ys)
+    with pytest.raises(ValueError, match="y = y.loc\\[X.index\\]"):
+        leaveout.Attributor(m, df, shuffled)
+    with pytest.raises(ValueError, match="the target's y and X"):
+        T.loss(df, shuffled)
+    # Aligned, or NumPy on either side: by position, as before.
+    np.testing.assert_array_equal(leaveout.fit(df, shuffled.loc[df.index]).params_, m.params_)
+    np.testing.assert_array_equal(leaveout.fit(df.to_numpy(), ys).params_, m.params_)

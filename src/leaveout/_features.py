@@ -1,4 +1,10 @@
-"""Feature names: a model fitted on a DataFrame is only ever applied to the same columns.
+"""pandas labels: feature names (columns) and row indexes are checked, never silently ignored.
+
+Rows are matched by position, as in scikit-learn; but when X and y (or sample_weight) are both
+pandas objects whose row indexes differ, the user almost certainly meant them to be aligned by
+label, so :func:`check_same_rows` refuses instead of pairing the wrong rows.
+
+Feature names: a model fitted on a DataFrame is only ever applied to the same columns.
 
 A model fitted on a DataFrame with string column names remembers them (``feature_names_in_``, as
 scikit-learn does).  Data passed later as a DataFrame must have exactly those columns in that
@@ -47,4 +53,18 @@ def check_feature_names(expected, got, what: str, owner: str) -> None:
     raise ValueError(
         f"{what} has feature names that differ from those the {owner} was fitted with "
         f"({detail}). Pass the columns in the fitted order: X[feature_names_in_]."
+    )
+
+
+def check_same_rows(X, other, name: str) -> None:
+    """Raise ValueError if ``X`` and ``other`` both carry a pandas row index and they differ."""
+    ix, io = getattr(X, "index", None), getattr(other, "index", None)
+    if ix is None or io is None or not hasattr(ix, "equals") or not hasattr(io, "equals"):
+        return
+    if len(ix) != len(io) or ix.equals(io):
+        return  # a length mismatch is reported by the shape checks
+    raise ValueError(
+        f"{name} and X are pandas objects with different row indexes (first labels "
+        f"{list(io[:3])} vs {list(ix[:3])}). leaveout pairs rows by position, which would "
+        f"mismatch them here: align first ({name} = {name}.loc[X.index]) or pass NumPy arrays."
     )

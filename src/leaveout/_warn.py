@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import warnings
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+#: Frames between leaveout's own that are not the user's: ``functools.cached_property``.
+_PASS_THROUGH = {os.path.abspath(functools.__file__)}
+
+
+def _internal(filename: str) -> bool:
+    path = os.path.abspath(filename)
+    return path.startswith(_PACKAGE_DIR) or path in _PASS_THROUGH
 
 
 def warn(message: str, category: type[Warning]) -> None:
@@ -17,7 +25,7 @@ def warn(message: str, category: type[Warning]) -> None:
     """
     level = 2
     frame = sys._getframe(1)
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+    while frame is not None and _internal(frame.f_code.co_filename):
         frame = frame.f_back
         level += 1
     warnings.warn(message, category, stacklevel=level)

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _validation as v
 from ._design import make_design
-from ._features import check_feature_names, feature_names
+from ._features import check_feature_names, check_same_rows, feature_names
 from ._indices import check_indices
 from ._linear import LinearLoss
 from ._warn import warn
@@ -84,6 +84,8 @@ class Attributor:
     def __init__(self, model, X, y, sample_weight=None):
         adopted = adopt(model)
         check_feature_names(adopted.feature_names, feature_names(X), "X", adopted.source)
+        check_same_rows(X, y, "y")
+        check_same_rows(X, sample_weight, "sample_weight")
         Xa = v.check_X(X, allow_empty_columns=adopted.fit_intercept)
         if Xa.shape[1] != adopted.n_features:
             raise ValueError(

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _validation as v
 from ._design import make_design
-from ._features import check_feature_names, feature_names
+from ._features import check_feature_names, check_same_rows, feature_names
 from ._finite import check_finite_result
 from ._linear import LinearLoss
 from ._solve import factorize
@@ -270,6 +270,8 @@ class GLM:
         """
         family, l2, fit_intercept = self._validated()
         names = feature_names(X)
+        check_same_rows(X, y, "y")
+        check_same_rows(X, sample_weight, "sample_weight")
         Xa = v.check_X(X, allow_empty_columns=fit_intercept)
         ya = v.check_y(y, Xa.shape[0], family)
         sw = v.check_sample_weight(sample_weight, Xa.shape[0])

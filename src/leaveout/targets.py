@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as v
-from ._features import feature_names
+from ._features import check_same_rows, feature_names
 from ._finite import check_finite_result
 
 _KINDS = ("linear_predictor", "prediction", "loss")
@@ -44,6 +44,7 @@ class Target:
         if reduce not in _REDUCE:
             raise ValueError(f"reduce must be None, 'sum' or 'mean'; got {reduce!r}.")
         self.kind = kind
+        check_same_rows(X, y, "the target's y")
         self.feature_names = feature_names(X)
         self.X = np.array(v.check_X(X, name="the target's X", allow_empty_columns=True),
                           dtype=np.float64, order="C", copy=True)  # later edits must not leak in
