@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -277,6 +279,144 @@ def test_dataset_validates():
         dataclasses.replace(ds, family="gamma")
     with pytest.raises(ValueError, match="both"):
         dataclasses.replace(ds, X=sp.csr_matrix(ds.X))
+
+
+# --- argument checks (from the fuzz pass) -------------------------------------------------------
+
+S = D.synthetic_gaussian
+
+BAD_SYNTHETIC = [
+    # (kwargs, exception, message excerpt)
+    (dict(n=1.5, p=5), TypeError,
+     "'n' parameter of synthetic_gaussian must be an int in [1, 2**63)"),
+    (dict(n=10, p=2.5), TypeError, "'p' parameter of synthetic_gaussian must be an int"),
+    (dict(n="10", p=5), TypeError, "Got '10' (str) instead"),
+    (dict(n=True, p=5), TypeError, "Got True (bool)"),
+    (dict(n=0, p=5), ValueError,
+     "'n' parameter of synthetic_gaussian must be an int in [1, 2**63)"),
+    (dict(n=10, p=-1), ValueError, "'p' parameter"),
+    (dict(n=2**80, p=2), ValueError, "'n' parameter"),
+    (dict(n=10, p=2, seed=-1), ValueError,
+     "'seed' parameter of synthetic_gaussian must be an int in [0, 2**63)"),
+    (dict(n=10, p=2, seed=1.5), TypeError, "'seed' parameter"),
+    (dict(n=10, p=2, seed=2**63), ValueError, "'seed' parameter"),
+    (dict(n=10, p=2, seed=None), TypeError, "'seed' parameter"),
+    (dict(n=10**12, p=10**6), ValueError, "would need 1e+10 GB for its design"),
+    (dict(n=10, p=2, family="poisson", intercept=1000), ValueError, "Lower intercept (now 1000)"),
+    (dict(n=100, p=2, family="poisson", signal=50), ValueError, "above MAX_POISSON_RATE = 1e18"),
+    (dict(n=100, p=2, signal=float("inf")), ValueError,
+     "'signal' parameter of synthetic_gaussian must be a finite float in [0, 1e+100]"),
+    (dict(n=100, p=2, signal=float("nan")), ValueError, "'signal' parameter"),
+    (dict(n=100, p=2, signal=-1.0), ValueError, "'signal' parameter"),
+    (dict(n=100, p=2, signal=1e101), ValueError, "'signal' parameter"),
+    (dict(n=100, p=2, signal=10**400), ValueError, "Got 1e+400 instead"),
+    (dict(n=100, p=2, signal="1"), TypeError, "'signal' parameter"),
+    (dict(n=10, p=2, intercept=float("nan")), ValueError,
+     "'intercept' parameter of synthetic_gaussian must be a finite float in [-1e+100, 1e+100]"),
+    (dict(n=10, p=2, intercept=-float("inf")), ValueError, "'intercept' parameter"),
+    (dict(n=10, p=2, family="squared", noise=-1.0), ValueError,
+     "'noise' parameter of synthetic_gaussian must be a finite float in [0, 1e+100]"),
+    (dict(n=10, p=2, noise=float("nan")), ValueError, "'noise' parameter"),
+    (dict(n=10, p=2, n_test=-1), ValueError,
+     "'n_test' parameter of synthetic_gaussian must be an int in [1, 2**63)"),
+    (dict(n=10, p=2, n_test=0), ValueError, "'n_test' parameter"),
+    (dict(n=10, p=2, n_test=2.0), TypeError, "'n_test' parameter"),
+    (dict(n=10, p=2, l2=-1.0), ValueError,
+     "'l2' parameter of synthetic_gaussian must be a finite float in [0, inf)"),
+    (dict(n=10, p=2, l2="1"), TypeError, "'l2' parameter"),
+    (dict(n=10, p=2, l2=float("inf")), ValueError, "'l2' parameter"),
+    (dict(n=10, p=2, family="gamma"), ValueError,
+     "'family' parameter of synthetic_gaussian must be one of"),
+    (dict(n=10, p=2, family=["logistic"]), TypeError, "'family' parameter"),
+    (dict(n=10, p=2, fit_intercept=1), TypeError,
+     "'fit_intercept' parameter of synthetic_gaussian must be a bool"),
+    (dict(n=10, p=2, name=5), TypeError,
+     "'name' parameter of synthetic_gaussian must be None or a str"),
+]
+
+BAD_LOAD = [
+    (dict(seed=1.5), TypeError, "'seed' parameter of load must be an int in [0, 2**63)"),
+    (dict(seed=None), TypeError, "Got None (NoneType)"),
+    (dict(seed=True), TypeError, "'seed' parameter of load"),
+    (dict(seed=-1), ValueError, "'seed' parameter of load"),
+    (dict(seed=2**63), ValueError, "'seed' parameter of load"),
+    (dict(cache_dir=5), TypeError,
+     "'cache_dir' parameter of load must be None, a str or an os.PathLike"),
+    (dict(cache_dir=b"/tmp"), TypeError, "'cache_dir' parameter of load"),
+    (dict(cache_dir=""), ValueError, "got an empty path"),
+    (dict(quick="yes"), TypeError, "'quick' parameter of load must be a bool"),
+]
+
+
+def _raised_by_leaveout(exc_info) -> None:
+    last = traceback.extract_tb(exc_info.tb)[-1].filename
+    assert os.path.join("src", "leaveout") in last, last
+
+
+@pytest.mark.parametrize("kwargs, exc, excerpt", BAD_SYNTHETIC,
+                         ids=[repr(k)[:60] for k, _, _ in BAD_SYNTHETIC])
+def test_synthetic_gaussian_rejects_bad_arguments(kwargs, exc, excerpt):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy RuntimeWarning on the way to the error
+        with pytest.raises(exc) as info:
+            S(**kwargs)
+    assert excerpt in str(info.value)
+    _raised_by_leaveout(info)
+
+
+@pytest.mark.parametrize("name", ["synthetic", "breast_cancer"])
+@pytest.mark.parametrize("kwargs, exc, excerpt", BAD_LOAD, ids=[repr(k) for k, _, _ in BAD_LOAD])
+def test_load_rejects_bad_arguments(name, kwargs, exc, excerpt, tmp_path, monkeypatch):
+    monkeypatch.setenv("LEAVEOUT_CACHE", str(tmp_path))
+    with pytest.raises(exc) as info:
+        D.load(name, **kwargs)
+    assert excerpt in str(info.value)
+    _raised_by_leaveout(info)
+    assert not (tmp_path / "datasets").exists()  # refused before anything was loaded or written
+
+
+EXTREME_SYNTHETIC = [
+    dict(n=1, p=1, n_test=1),
+    dict(n=30, p=3, seed=2**63 - 1),
+    dict(n=np.int64(30), p=np.int32(3), seed=np.uint64(3), n_test=np.int16(5), signal=np.float32(2)),
+    dict(n=30, p=3, l2=0.0, signal=0.0),
+    dict(n=30, p=3, signal=1e6),  # was: RuntimeWarning overflow in exp
+    dict(n=30, p=3, signal=1e100, intercept=-1e100),
+    dict(n=30, p=3, intercept=1e100),
+    dict(n=30, p=3, family="squared", signal=1e100, intercept=1e100, noise=1e100),
+    dict(n=30, p=3, family="squared", noise=0.0),
+    dict(n=30, p=3, family="poisson", intercept=-1e100),  # rate 0: all-zero counts
+    dict(n=30, p=3, family="poisson", intercept=40.0, signal=0.0),  # rate e^40 ≈ 2.4e17
+]
+
+
+@pytest.mark.parametrize("kwargs", EXTREME_SYNTHETIC, ids=[repr(k)[:60] for k in EXTREME_SYNTHETIC])
+def test_synthetic_gaussian_extreme_legal_values(kwargs):
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        ds = S(**kwargs)
+    assert (ds.n, ds.p) == (int(kwargs["n"]), int(kwargs["p"]))
+    assert ds.n_test == int(kwargs.get("n_test", 50))
+    for a in (ds.X, ds.y, ds.X_test, ds.y_test):
+        assert np.all(np.isfinite(a))
+    b = kwargs.get("intercept")
+    saturated = b is not None and abs(b) == 1e100 and "signal" not in kwargs
+    if ds.family == "logistic" and saturated:
+        np.testing.assert_array_equal(ds.y, float(b > 0))  # probabilities saturate at 0 and 1
+    if ds.family == "poisson" and b == 40.0:
+        assert ds.y.mean() == pytest.approx(np.exp(40.0), rel=1e-6)
+
+
+def test_load_extreme_legal_values(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = D.load("breast_cancer", quick=True, seed=2**63 - 1, cache_dir=tmp_path)
+        b = D.load("breast_cancer", quick=np.bool_(True), seed=np.int64(2**63 - 1),
+                   cache_dir=str(tmp_path))
+        c = D.load("synthetic", quick=True, seed=np.uint32(7))
+    _check(a, D.DATASETS["breast_cancer"])
+    _same(a, b)
+    _same(c, D.load("synthetic", quick=True, seed=7))
 
 
 # --- the slow one ---------------------------------------------------------------------------

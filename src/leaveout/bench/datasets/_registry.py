@@ -7,6 +7,7 @@ import importlib.util
 import os
 
 from ._cache import _cache_root, _dataset_cache_path, _read_dataset, _save_dataset
+from ._checks import check_bool, check_cache_dir, check_seed
 from ._dataset import Dataset, DatasetSpec
 from .bikeshare import _load_bikeshare
 from .fine_food import _load_fine_food_minilm, _load_fine_food_tfidf
@@ -132,7 +133,6 @@ def missing_packages(name: str) -> list[str]:
     return out
 
 
-
 def load(
     name: str,
     *,
@@ -147,14 +147,15 @@ def load(
     the subsample: the same ``name``/``quick``/``seed`` always gives identical arrays.
     ``cache_dir`` is the cache root (default ``$LEAVEOUT_CACHE`` or ``~/.cache/leaveout``).
 
-    Raises ValueError for an unknown name and ImportError (saying what to install) when an
-    optional package the dataset needs is missing and the dataset is not cached yet.
+    Raises ValueError for an unknown name, TypeError / ValueError for a ``seed`` that is not an
+    int in [0, 2**63), a ``quick`` that is not a bool or a ``cache_dir`` that is not None, a str
+    or an ``os.PathLike``, and ImportError (saying what to install) when an optional package the
+    dataset needs is missing and the dataset is not cached yet.
     """
     spec = _spec(name)
-    seed = int(seed)
-    if seed < 0:
-        raise ValueError("seed must be >= 0")
-    root = _cache_root(cache_dir)
+    seed = check_seed(seed, "load")
+    quick = check_bool(quick, "quick", "load")
+    root = _cache_root(check_cache_dir(cache_dir, "load"))
     kwargs = dict(spec.kwargs)
     if not spec.cached:
         return spec.loader(spec, quick=quick, seed=seed, cache=root, **kwargs)
