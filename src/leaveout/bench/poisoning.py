@@ -73,8 +73,9 @@ Checkpoints
 Finished attacks are checkpointed per (dataset, variant) in ``<out_dir>/poisoning_parts/``; each part
 is rewritten atomically (temporary file + ``os.replace``) after every attack, and its name carries a
 fingerprint of everything its numbers depend on. A killed run, rerun with the same arguments,
-reuses every finished attack and computes only the missing ones. The final CSV files and the figure
-are written atomically too.
+reuses every finished attack and computes only the missing ones; a damaged part (unreadable, other
+columns, non-finite numbers, another dataset's rows) is recomputed, with a logged warning. The final
+CSV files and the figure are written atomically too.
 
 Use::
 
@@ -101,6 +102,7 @@ import numpy as np
 import leaveout
 from leaveout import targets
 
+from . import _args
 from . import datasets as _datasets
 from .._atomic import remove_orphans
 from ._io import atomic_write_bytes, atomic_write_text
@@ -115,6 +117,7 @@ __all__ = [
     "PoisoningProgress",
     "SUMMARY_COLUMNS",
     "VARIANTS",
+    "logistic_datasets",
     "plot_poisoning",
     "run_poisoning",
     "summarize_poisoning",
@@ -267,6 +270,41 @@ def _part_path(out_dir: Path, prep: _Prepared, variant: str, seed: int) -> Path:
         f"{prep.name}-{tag}-seed{int(seed)}__{variant}__{_fingerprint(prep, variant, seed)}.csv")
 
 
+_FLOAT_COLUMNS = ("predicted", "actual", "margin", "leverage", "eta_clean", "eta_poisoned",
+                  "seconds", "setup_seconds")
+_BOOL_COLUMNS = ("restores_predicted", "restores_actual", "flipped")
+
+
+def _read_part(path: Path, name: str, variant: str):
+    """The rows of a part file, or None (with a logged warning) when it is damaged."""
+    pd = _pd()
+    try:
+        df = _read_csv(path)
+        if list(df.columns) != list(COLUMNS):
+            raise ValueError("not the expected columns")
+        if not ((df["dataset"] == name).all() and (df["variant"] == variant).all()
+                and df["method"].isin(METHODS).all()):
+            raise ValueError("rows of another dataset, variant or method")
+        if df.duplicated(["target_id", "method"]).any():
+            raise ValueError("repeated rows")
+        ids = pd.to_numeric(df["target_id"], errors="raise").to_numpy(dtype=float)
+        if not (np.isfinite(ids).all() and (ids == np.round(ids)).all()):
+            raise ValueError("a target_id that is not an integer")
+        values = df[list(_FLOAT_COLUMNS)].apply(pd.to_numeric, errors="raise").to_numpy(float)
+        if not np.isfinite(values).all():
+            raise ValueError("a non-finite value")
+        for col in _BOOL_COLUMNS:
+            if not df[col].map(lambda v: isinstance(v, (bool, np.bool_))
+                               or v in ("True", "False")).all():
+                raise ValueError(f"a {col} that is not True or False")
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        logger.warning("%s is damaged (%s); recomputing its attacks", path, exc)
+        return None
+    return df.assign(target_id=ids.astype(int),
+                     **{c: df[c].map(lambda v: v in (True, "True")).astype(bool)
+                        for c in _BOOL_COLUMNS})
+
+
 def _attack(prep: _Prepared, Xp: np.ndarray, yp: np.ndarray, tid: int, variant: str) -> list[dict]:
     """One poisoning attack on test row ``tid``; returns one record per method.
 
@@ -321,8 +359,8 @@ def _run_variant(prep: _Prepared, tids: np.ndarray, variant: str, seed: int, out
     wanted = [int(t) for t in tids]
     records: list[dict] = []
     have: set[int] = set()
-    if path.is_file():
-        old = _read_csv(path)
+    old = _read_part(path, prep.name, variant) if path.is_file() else None
+    if old is not None:
         old = old[old["target_id"].isin(wanted)]
         # Only complete attacks (all methods) are reused.
         counts = old.groupby("target_id")["method"].nunique()
@@ -452,19 +490,53 @@ def plot_poisoning(df, path) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
+def logistic_datasets(names) -> tuple[list[str], list[str]]:
+    """Split registry names into (logistic, others): the poisoning study takes only the first."""
+    names = list(names)
+    logistic = [n for n in names if _datasets.DATASETS[n].family == "logistic"]
+    return logistic, [n for n in names if n not in logistic]
+
+
+def _check_datasets(datasets) -> list:
+    """Normalise ``run_poisoning``'s ``datasets`` (checked before any work)."""
+    where = "run_poisoning"
+    if isinstance(datasets, (str, _datasets.Dataset)):
+        datasets = [datasets]
+    if isinstance(datasets, (bytes, dict)) or not hasattr(datasets, "__iter__"):
+        raise TypeError(f"The 'datasets' parameter of {where} must be a sequence of dataset "
+                        f"names or Dataset objects. Got {type(datasets).__name__} instead.")
+    items = list(datasets)
+    if not items:
+        raise ValueError(f"The 'datasets' parameter of {where} is empty; name at least one "
+                         f"logistic dataset (e.g. 'synthetic'), or pass None for the defaults.")
+    for d in items:
+        if not isinstance(d, (str, _datasets.Dataset)):
+            raise TypeError(f"The 'datasets' parameter of {where} must hold dataset names (str) "
+                            f"or Dataset objects. Got {d!r:.60} ({type(d).__name__}).")
+        if isinstance(d, str):
+            if d not in _datasets.DATASETS:
+                raise ValueError(f"Unknown dataset {d!r}; valid names: "
+                                 f"{', '.join(_datasets.available())}.")
+            _, other = logistic_datasets([d])
+            if other:
+                raise ValueError(
+                    f"The poisoning study flips binary labels, so it needs a logistic dataset; "
+                    f"{d!r} is {_datasets.DATASETS[d].family}. Logistic datasets: "
+                    f"{', '.join(logistic_datasets(_datasets.available())[0])}.")
+    key = lambda d: d if isinstance(d, str) else d.name  # noqa: E731
+    by_name = {}
+    for d in items:
+        prev = by_name.setdefault(key(d), d)
+        if prev is not d and not (isinstance(prev, str) and isinstance(d, str)):
+            raise ValueError(f"The 'datasets' parameter of {where} holds two different datasets "
+                             f"named {key(d)!r}; give them distinct names.")
+        by_name.setdefault(key(d), d)
+    return list(_args.dedupe(items, "datasets", where, key=key))
+
+
 def _load(name, quick, cache_dir, explicit):
     if isinstance(name, _datasets.Dataset):
         return name
-    try:
-        spec = _datasets.DATASETS[name]
-    except KeyError:
-        raise ValueError(f"Unknown dataset {name!r}; valid names: "
-                         f"{', '.join(_datasets.available())}.") from None
-    if spec.family != "logistic":
-        raise ValueError(
-            f"The poisoning study flips binary labels, so it needs a logistic dataset; "
-            f"{name!r} is {spec.family}. Logistic datasets: "
-            f"{', '.join(n for n, s in _datasets.DATASETS.items() if s.family == 'logistic')}.")
     try:
         t0 = time.perf_counter()
         ds = _datasets.load(name, quick=quick, cache_dir=cache_dir)
@@ -490,9 +562,10 @@ def run_poisoning(out_dir, *, datasets: Sequence[str] | None = None, quick: bool
         checkpoints (``poisoning_parts/``) are written.
     datasets : sequence of str or Dataset, optional
         Logistic datasets: names in :mod:`leaveout.bench.datasets` or ready
-        :class:`~leaveout.bench.datasets.Dataset` objects (used as given, whatever ``quick``).
-        Default :data:`DEFAULT_DATASETS` (those whose optional packages are missing are
-        skipped, with a log message).
+        :class:`~leaveout.bench.datasets.Dataset` objects (used as given, whatever ``quick``);
+        a single name or Dataset is one dataset; repeated ones run once. A named dataset whose
+        optional package is missing raises ImportError. Default :data:`DEFAULT_DATASETS` (those
+        whose optional packages are missing are skipped, with a log message).
     quick : bool, default=False
         Use the datasets' quick subsamples and :data:`QUICK_N_TARGETS` targets (seconds).
     n_targets : int, optional
@@ -513,17 +586,20 @@ def run_poisoning(out_dir, *, datasets: Sequence[str] | None = None, quick: bool
         The rows of ``poisoning.csv`` (columns :data:`COLUMNS`; see the module docstring).
     """
     pd = _pd()
-    out = Path(out_dir)
+    where = "run_poisoning"
+    out = _args.check_dir(out_dir, "out_dir", where)
     explicit = datasets is not None
-    if isinstance(datasets, (str, _datasets.Dataset)):
-        datasets = [datasets]
-    names = list(DEFAULT_DATASETS if datasets is None else datasets)
+    names = list(DEFAULT_DATASETS) if datasets is None else _check_datasets(datasets)
+    quick = _args.check_bool(quick, "quick", where)
+    figure = _args.check_bool(figure, "figure", where)
     if n_targets is None:
         n_targets = QUICK_N_TARGETS if quick else DEFAULT_N_TARGETS
-    if isinstance(n_targets, bool) or not isinstance(n_targets, (int, np.integer)) or n_targets < 1:
-        raise ValueError(f"n_targets must be an int >= 1; got {n_targets!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0; got {seed!r}.")
+    n_targets = _args.check_int(n_targets, "n_targets", where, low=1)
+    seed = _args.check_seed(seed, where)
+    cache_dir = _args.check_cache_dir(cache_dir, where)
+    if progress is not None and not callable(progress):
+        raise TypeError(f"The 'progress' parameter of {where} must be callable or None. Got "
+                        f"{type(progress).__name__} instead.")
     out.mkdir(parents=True, exist_ok=True)
     remove_orphans(out)  # half-written files of a killed earlier run
 
@@ -540,8 +616,11 @@ def run_poisoning(out_dir, *, datasets: Sequence[str] | None = None, quick: bool
         for variant in VARIANTS:
             frames.append(_run_variant(prep, tids, variant, seed, out, progress))
 
-    df = (pd.concat(frames, ignore_index=True) if frames
-          else pd.DataFrame(columns=list(COLUMNS)))
+    if not frames:
+        raise ValueError(
+            "No dataset could be run: every one was skipped for a missing optional package (see "
+            "the log); install it, or pass datasets=('synthetic',), which needs none.")
+    df = pd.concat(frames, ignore_index=True)
     for col in ("restores_predicted", "restores_actual", "flipped"):
         df[col] = df[col].astype(bool)
     df["target_id"] = df["target_id"].astype(int)

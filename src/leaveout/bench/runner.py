@@ -7,9 +7,21 @@ Output directory layout::
     DIR/data/<dataset>.npz   the exact design: X (or X_data/X_indices/X_indptr/X_shape), y,
                              X_test, y_test, l2, fit_intercept, family
     DIR/sets/<dataset>.npz   the removed rows of each set, keyed by str(set_id)
-    DIR/sets/<dataset>.json  each set's strategy, size and repeat
+    DIR/sets/<dataset>.json  the configuration the sets were planned for, and each set's
+                             strategy, size and repeat
     DIR/parts/<dataset>/     one CSV per finished set (the checkpoint; a rerun skips them)
     DIR/fig_*.png, DIR/results.md, DIR/meta.json
+
+Checkpoints: ``sets/<dataset>.json`` records everything that dataset's sets and results depend on
+(:data:`RECIPE_VERSION`, seed, quick, fractions, repeats, strategies, the dataset's recipe version,
+its penalty and a hash of its design). A rerun into the same directory reuses the finished sets
+only when that record equals the current one; otherwise it stops with an error before computing
+anything ("DIR holds results of another configuration (seed 0 vs 1); ..."), so ``results.csv``
+never mixes two configurations. Every part is validated when read (header, one row per method and
+target, the set it belongs to, finite numbers); a damaged part is recomputed, and damaged
+``sets/``/``data/`` files are rebuilt (the sets are a deterministic function of the record). A
+checkpoint written before the record existed is reused only if its design and sets equal the ones
+this configuration gives.
 
 Definitions (also in results.md): targets ``test_loss`` = Σ_test ℓ(η, y) and ``test_prediction``
 = Σ_test η (sum of linear predictors); ``predicted`` = ∇f(θ̂)·Δθ_method (first order, Δθ from
@@ -19,10 +31,16 @@ Uses the public API of leaveout only.
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 import logging
+import math
 import platform
 import time
+import warnings
+import zipfile
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,7 +51,8 @@ from leaveout import targets
 
 from . import datasets as dsets
 from .._atomic import remove_orphans
-from ._io import atomic_savez, atomic_write_csv, atomic_write_text, read_csv_rows
+from . import _args
+from ._io import atomic_savez, atomic_write_csv, atomic_write_text
 from .strategies import RANDOMISED, STRATEGIES, Scores, pick, sizes_for
 
 logger = logging.getLogger(__name__)
@@ -49,6 +68,11 @@ DEFAULT_DATASETS = ("breast_cancer", "digits_3v8", "mnist_4v9", "pd_speech", "gr
 QUICK_DATASETS = ("breast_cancer", "pd_speech", "mnist_4v9")
 P_OVER_N_SWEEP = ("synthetic_p0.1", "synthetic_p0.3", "synthetic_p0.6", "synthetic_p1.5")
 L2_SWEEP = ("synthetic_p0.6", (0.1, 1.0, 10.0, 100.0))
+#: Bumped when the study's recipe changes (set planning, estimators, columns): checkpoints of
+#: another version are not reused.
+RECIPE_VERSION = 1
+#: Largest fraction of n a removal set may have.
+MAX_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -65,14 +89,20 @@ class Job:
 class BenchConfig:
     """Settings of a benchmark run (saved to meta.json next to the results).
 
-    datasets : dataset names (None: the defaults, or the quick defaults with ``quick``)
+    datasets : dataset names (None: the defaults, or the quick defaults with ``quick``; a str
+        is one name; repeated names run once)
     quick : small data, two set sizes, one repeat (a few minutes on 2 cores)
-    fractions : set sizes as fractions of n (DESIGN.md §7: 0.1 %–5 %)
-    repeats : sets per size for the randomised strategies
+    fractions : set sizes as fractions of n, each in (0, 0.5] (DESIGN.md §7: 0.1 %–5 %)
+    repeats : sets per size for the randomised strategies (int >= 1)
     sweeps : add the synthetic p/n and λ sweeps
-    strategies : which removal strategies
-    n_jobs : processes for retraining (joblib); 1 runs in-process
-    heavy_flops : n·p² above which a dataset runs only two sizes and one repeat
+    strategies : which removal strategies (non-empty; a str is one name)
+    n_jobs : processes for retraining (joblib); 1 runs in-process, -1 uses every CPU core;
+        capped at the number of CPU cores
+    seed : int in [0, 2**63): the datasets' splits and the random sets
+    cache_dir : dataset cache directory (None: ``$LEAVEOUT_CACHE`` or ``~/.cache/leaveout``)
+    heavy_flops : n·p² above which a dataset runs only two sizes and one repeat (> 0)
+
+    Every field is checked here (TypeError / ValueError naming the field); lists become tuples.
     """
 
     datasets: tuple[str, ...] | None = None
@@ -87,18 +117,26 @@ class BenchConfig:
     heavy_flops: float = 2e10
 
     def __post_init__(self):
-        bad = [s for s in self.strategies if s not in STRATEGIES]
-        if bad:
-            raise ValueError(f"Unknown strategies {bad}; valid: {', '.join(STRATEGIES)}.")
+        # Checked and normalised once here (lists become tuples, so the config stays hashable).
+        where = "BenchConfig"
+        fix = object.__setattr__
         if self.datasets is not None:
-            names = dsets.available()
-            unknown = [d for d in self.datasets if d not in names]
-            if unknown:
-                raise ValueError(f"Unknown datasets {unknown}; valid: {', '.join(names)}.")
-        if not self.fractions or any(not 0 < f < 1 for f in self.fractions):
-            raise ValueError("fractions must be non-empty, each in (0, 1).")
-        if self.repeats < 1 or self.n_jobs == 0:
-            raise ValueError("repeats must be >= 1 and n_jobs != 0.")
+            fix(self, "datasets", _args.check_names(self.datasets, "datasets", where,
+                                                    dsets.available()))
+        fix(self, "strategies", _args.check_names(self.strategies, "strategies", where,
+                                                  STRATEGIES))
+        fix(self, "quick", _args.check_bool(self.quick, "quick", where))
+        fix(self, "sweeps", _args.check_bool(self.sweeps, "sweeps", where))
+        fix(self, "fractions", _args.check_fractions(self.fractions, where, high=MAX_FRACTION))
+        fix(self, "repeats", _args.check_int(self.repeats, "repeats", where, low=1))
+        if _args._is_int(self.n_jobs) and int(self.n_jobs) == 0:
+            raise ValueError("The 'n_jobs' parameter of BenchConfig must be a non-zero int "
+                             "(the number of processes; -1 = all CPU cores). Got 0 instead.")
+        fix(self, "n_jobs", _args.check_int(self.n_jobs, "n_jobs", where, low=-(2**31)))
+        fix(self, "seed", _args.check_seed(self.seed, where))
+        fix(self, "cache_dir", None if self.cache_dir is None else
+            _args._as_path_text(self.cache_dir, "cache_dir", where))
+        fix(self, "heavy_flops", _args.check_positive(self.heavy_flops, "heavy_flops", where))
 
 
 def plan_jobs(cfg: BenchConfig) -> list[Job]:
@@ -129,23 +167,175 @@ def _design_arrays(ds, l2) -> dict:
     return out
 
 
-def _plan_sets(job: Job, cfg: BenchConfig, X, scores: Scores, heavy: bool):
-    n = X.shape[0]
-    fractions = cfg.fractions
-    repeats = cfg.repeats
+def _effective(cfg: BenchConfig, heavy: bool):
+    """(fractions, repeats) a dataset runs with: quick runs and heavy datasets use two set sizes
+    and one repeat."""
     if cfg.quick or heavy:
-        fractions = (0.01, 0.05)
-        repeats = 1
-    rng = np.random.default_rng([cfg.seed, sum(map(ord, job.name))])
-    plan, sets = [], []
+        return (0.01, 0.05), 1
+    return cfg.fractions, cfg.repeats
+
+
+def _plan_meta(n: int, cfg: BenchConfig, heavy: bool) -> list[dict]:
+    """Each set's id, strategy, size and repeat, in run order (no rows picked yet)."""
+    fractions, repeats = _effective(cfg, heavy)
+    plan = []
     for k in sizes_for(n, fractions):
         for strategy in cfg.strategies:
             for rep in range(repeats if strategy in RANDOMISED else 1):
-                T = pick(strategy, k, X, scores, rng)
-                plan.append({"set_id": len(sets), "strategy": strategy, "size": int(k),
+                plan.append({"set_id": len(plan), "strategy": strategy, "size": int(k),
                              "repeat": rep})
-                sets.append(T.astype(np.int64))
+    return plan
+
+
+def _plan_sets(job: Job, cfg: BenchConfig, X, scores: Scores, heavy: bool):
+    plan = _plan_meta(X.shape[0], cfg, heavy)
+    rng = np.random.default_rng([cfg.seed, sum(map(ord, job.name))])
+    sets = [pick(p["strategy"], p["size"], X, scores, rng).astype(np.int64) for p in plan]
     return plan, sets
+
+
+# --------------------------------------------------------------------------------------------
+# The checkpoint: its configuration record and the validation of its files
+# --------------------------------------------------------------------------------------------
+
+_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+_FLOAT_COLUMNS = ("predicted", "actual", "seconds", "retrain_seconds", "set_mean_leverage")
+_PAIRS = frozenset((m, t) for m in METHODS for t in TARGETS)
+
+
+def _run_record(cfg: BenchConfig) -> dict:
+    """The settings shared by every dataset of a run that its sets and results depend on."""
+    return {"recipe": RECIPE_VERSION, "seed": cfg.seed, "quick": cfg.quick,
+            "fractions": None if cfg.quick else list(cfg.fractions),
+            "repeats": None if cfg.quick else cfg.repeats, "strategies": list(cfg.strategies)}
+
+
+def _design_hash(design: dict) -> str:
+    h = hashlib.sha256()
+    for key in sorted(design):
+        a = np.ascontiguousarray(design[key])
+        h.update(f"{key}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _record(job: Job, cfg: BenchConfig, l2: float, heavy: bool, design: dict) -> dict:
+    """Everything one dataset's sets and results depend on (stored in ``sets/<job>.json``)."""
+    return {**_run_record(cfg), "dataset": job.dataset,
+            "dataset_version": dsets.DATASETS[job.dataset].version, "l2": float(l2),
+            "heavy": None if cfg.quick else bool(heavy), "design": _design_hash(design)}
+
+
+def _show(v) -> str:
+    return repr(tuple(v)) if isinstance(v, list) else repr(v)
+
+
+def _mismatch(out: Path, job: Job, old: dict, new: dict) -> ValueError:
+    diffs = []
+    for key in dict.fromkeys([*new, *old]):
+        if old.get(key) == new.get(key):
+            continue
+        if key in ("fractions", "repeats", "heavy") and old.get("quick") != new.get("quick"):
+            continue  # implied by quick
+        if key == "design":
+            diffs.append(f"the data of {job.dataset} differ")
+        else:
+            diffs.append(f"{key} {_show(old.get(key))} vs {_show(new.get(key))}")
+    return ValueError(
+        f"{out} holds results of another configuration ({'; '.join(diffs)}; recorded in "
+        f"sets/{job.name}.json); use a new output directory (--out) or delete {out}.")
+
+
+def _read_plan(path: Path):
+    """('missing' | 'damaged' | 'legacy' | 'ok', record, plan) of ``sets/<job>.json``."""
+    if not path.exists():
+        return "missing", None, None
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "damaged", None, None
+    if isinstance(obj, list):  # written before the configuration was recorded
+        return "legacy", None, obj
+    if isinstance(obj, dict) and isinstance(obj.get("config"), dict) \
+            and isinstance(obj.get("sets"), list):
+        return "ok", obj["config"], obj["sets"]
+    return "damaged", None, None
+
+
+def _check_settings(out: Path, cfg: BenchConfig, jobs) -> None:
+    """Refuse, before any work, a directory whose checkpoints have other run settings."""
+    now = _run_record(cfg)
+    for job in jobs:
+        state, rec, _ = _read_plan(out / "sets" / f"{job.name}.json")
+        if state == "ok":
+            old = {k: rec.get(k) for k in now}
+            if old != now:
+                raise _mismatch(out, job, old, now)
+
+
+def _data_file_state(path: Path, design: dict) -> str:
+    """'ok', 'missing', 'damaged' (unreadable) or 'different' (another design)."""
+    if not path.exists():
+        return "missing"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if set(z.files) != set(design):
+                return "different"
+            for key, value in design.items():
+                a = z[key]
+                if a.shape != np.shape(value) or not np.array_equal(a, value):
+                    return "different"
+    except _READ_ERRORS:
+        return "damaged"
+    return "ok"
+
+
+def _read_sets(path: Path, plan: list[dict], n: int):
+    """The sets of ``plan`` from ``sets/<job>.npz``, or None when the file is missing or damaged."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            sets = [z[str(p["set_id"])] for p in plan]
+    except _READ_ERRORS:
+        return None
+    for p, T in zip(plan, sets):
+        if (T.ndim != 1 or T.dtype.kind not in "iu" or T.size != p["size"] or T.size == 0
+                or T[0] < 0 or T[-1] >= n or np.any(np.diff(T) <= 0)):
+            return None
+    return [T.astype(np.int64) for T in sets]
+
+
+def _read_part(path: Path, job_name: str, meta: dict, leverage: float):
+    """(rows, "") of one finished set's part file, or (None, why) when it is damaged."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            table = list(csv.reader(fh))
+    except (OSError, ValueError, csv.Error) as exc:
+        return None, f"unreadable: {exc}"
+    if not table or table[0] != list(COLUMNS):
+        return None, "not the expected header"
+    body = table[1:]
+    if len(body) != len(_PAIRS):
+        return None, f"{len(body)} rows instead of {len(_PAIRS)}"
+    rows = []
+    for r in body:
+        if len(r) != len(COLUMNS):
+            return None, "a row with a wrong number of fields"
+        d = dict(zip(COLUMNS, r))
+        if (d["dataset"], d["strategy"], d["set_id"], d["size"]) != (
+                job_name, meta["strategy"], str(meta["set_id"]), str(meta["size"])):
+            return None, "rows of another set"
+        try:
+            values = [float(d[c]) for c in _FLOAT_COLUMNS]
+        except ValueError:
+            return None, "a non-numeric value"
+        if not all(map(math.isfinite, values)) or values[2] < 0 or values[3] < 0:
+            return None, "a non-finite or negative value"
+        if not math.isclose(values[4], leverage, rel_tol=1e-4, abs_tol=1e-12):
+            return None, "the mean leverage of another set"
+        rows.append(d)
+    if {(d["method"], d["target"]) for d in rows} != _PAIRS:
+        return None, "missing or repeated method/target rows"
+    return rows, ""
 
 
 def _exact_changes(att, t_loss, t_pred, chunk):
@@ -195,14 +385,56 @@ def _predict(att, T, t_loss, t_pred):
     return out
 
 
-def run_job(job: Job, out: Path, cfg: BenchConfig, progress=None) -> list[dict]:
-    """Run (or resume) one dataset of the study; return its result rows."""
+def run_job(job: Job, out: Path, cfg: BenchConfig, progress=None, workers: int = 1) -> list[dict]:
+    """Run (or resume) one dataset of the study; return its result rows.
+
+    ``workers`` is the number of retraining processes (1: in this process).
+    """
     ds = dsets.load(job.dataset, quick=cfg.quick, cache_dir=cfg.cache_dir, seed=cfg.seed)
     l2 = ds.l2 if job.l2 is None else float(job.l2)
     X, Xt = _dense(ds.X), _dense(ds.X_test)
+    n = X.shape[0]
+    heavy = n * (X.shape[1] + 1) ** 2 > cfg.heavy_flops
+    design = _design_arrays(ds, l2)
+    record = _record(job, cfg, l2, heavy, design)
     data_path = out / "data" / f"{job.name}.npz"
-    if not data_path.exists():
-        atomic_savez(data_path, **_design_arrays(ds, l2))
+    sets_path, plan_path = out / "sets" / f"{job.name}.npz", out / "sets" / f"{job.name}.json"
+    parts = out / "parts" / job.name
+    have_parts = parts.is_dir() and any(parts.glob("*.csv"))
+
+    # 1. The checkpoint must belong to this configuration (checked before any work).
+    state, stored, plan = _read_plan(plan_path)
+    legacy = state == "legacy" and have_parts
+    if state == "ok":
+        if stored != record:
+            raise _mismatch(out, job, stored, record)
+        if plan != _plan_meta(n, cfg, heavy):
+            logger.warning("%s is damaged (its sets are not those of its configuration); "
+                           "rebuilding it", plan_path)
+            plan = None
+    elif state in ("missing", "damaged") and have_parts:
+        raise ValueError(
+            f"{plan_path} is {state}, so the finished sets in {parts} cannot be checked against "
+            f"this configuration; delete {parts} (those sets are then recomputed) and rerun.")
+    elif not legacy:
+        if state == "damaged":
+            logger.warning("%s is damaged; planning the sets again", plan_path)
+        plan = None
+    legacy_error = ValueError(
+        f"{out} holds results of an earlier leaveout version that did not record their "
+        f"configuration ({plan_path}), and they are not this configuration's; use a new output "
+        f"directory (--out) or delete {out}.")
+
+    # 2. The exact design, for audits.
+    data_state = _data_file_state(data_path, design)
+    if legacy and data_state != "ok":
+        raise legacy_error
+    if data_state != "ok":
+        if data_state != "missing":
+            logger.warning("%s is %s; rewriting it", data_path,
+                           "damaged" if data_state == "damaged" else "out of date")
+        atomic_savez(data_path, **design)
+
     t0 = time.perf_counter()
     model = leaveout.fit(X, ds.y, family=ds.family, l2=l2, fit_intercept=ds.fit_intercept)
     att = leaveout.Attributor(model, X, ds.y)
@@ -211,24 +443,39 @@ def run_job(job: Job, out: Path, cfg: BenchConfig, progress=None) -> list[dict]:
     t_loss = targets.loss(Xt, ds.y_test, reduce="sum")
     t_pred = targets.linear_predictor(Xt, reduce="sum")
 
-    sets_path, plan_path = out / "sets" / f"{job.name}.npz", out / "sets" / f"{job.name}.json"
-    if sets_path.exists() and plan_path.exists():
-        plan = json.loads(plan_path.read_text())
-        with np.load(sets_path) as z:
-            sets = [z[str(p["set_id"])] for p in plan]
-    else:
+    # 3. The removal sets: read back, or planned (deterministically from the record).
+    sets = None if plan is None or legacy else _read_sets(sets_path, plan, n)
+    if sets is None:
+        if plan is not None and not legacy:
+            logger.warning("%s is missing or damaged; rebuilding it", sets_path)
         scores = Scores(model.loss(X, ds.y), att.effects("if", target=t_loss),
                         att.effects("if", target=t_pred))
-        heavy = X.shape[0] * (X.shape[1] + 1) ** 2 > cfg.heavy_flops
-        plan, sets = _plan_sets(job, cfg, X, scores, heavy)
-        atomic_savez(sets_path, **{str(p["set_id"]): s for p, s in zip(plan, sets)})
-        atomic_write_text(plan_path, json.dumps(plan))
+        new_plan, sets = _plan_sets(job, cfg, X, scores, heavy)
+        if legacy:
+            old = _read_sets(sets_path, new_plan, n) if plan == new_plan else None
+            if old is None or not all(map(np.array_equal, old, sets)):
+                raise legacy_error
+            logger.info("%s: the checkpoint of an earlier leaveout version has this "
+                        "configuration's design and sets; reusing it", job.name)
+        else:
+            atomic_savez(sets_path, **{str(p["set_id"]): T for p, T in zip(new_plan, sets)})
+        plan = new_plan
+        atomic_write_text(plan_path, json.dumps({"config": record, "sets": plan}))
 
-    parts = out / "parts" / job.name
+    # 4. Finished sets (validated) and the ones to compute.
     parts.mkdir(parents=True, exist_ok=True)
-    pending = [p for p in plan if not (parts / f"{p['set_id']}.csv").exists()]
+    finished: dict[int, list[dict]] = {}
+    for p in plan:
+        path = parts / f"{p['set_id']}.csv"
+        if path.exists():
+            rows, why = _read_part(path, job.name, p, float(h[sets[p["set_id"]]].mean()))
+            if rows is None:
+                logger.warning("%s is damaged (%s); recomputing that set", path, why)
+            else:
+                finished[p["set_id"]] = rows
+    pending = [p for p in plan if p["set_id"] not in finished]
     logger.info("%s: n=%d p=%d l2=%g, fit+factor %.2fs, %d sets (%d to do)", job.name,
-                X.shape[0], X.shape[1], l2, fit_seconds, len(plan), len(pending))
+                n, X.shape[1], l2, fit_seconds, len(plan), len(pending))
     by_id = {p["set_id"]: p for p in plan}
 
     def finish(set_id, act_loss, act_pred, retrain_s):
@@ -238,15 +485,21 @@ def run_job(job: Job, out: Path, cfg: BenchConfig, progress=None) -> list[dict]:
         rows = []
         for (m, tgt), (val, dt) in pred.items():
             act = act_loss if tgt == "test_loss" else act_pred
-            rows.append((job.name, meta["strategy"], set_id, meta["size"], m, tgt, repr(val),
-                         repr(act), f"{dt:.6g}", f"{retrain_s:.6g}", f"{h[T].mean():.6g}"))
+            if not (math.isfinite(val) and math.isfinite(act)):
+                raise ValueError(
+                    f"{job.name}: set {set_id} ({meta['strategy']}, {meta['size']} rows) gave a "
+                    f"non-finite change ({m}, {tgt}: predicted {val}, actual {act}); the refit "
+                    f"without these rows may have no finite optimum. Use smaller fractions.")
+            rows.append((job.name, meta["strategy"], str(set_id), str(meta["size"]), m, tgt,
+                         repr(val), repr(act), f"{dt:.6g}", f"{retrain_s:.6g}",
+                         f"{h[T].mean():.6g}"))
         atomic_write_csv(parts / f"{set_id}.csv", COLUMNS, rows)
+        finished[set_id] = [dict(zip(COLUMNS, r)) for r in rows]
 
     payload = (X, ds.y, Xt, ds.y_test, ds.family, l2, ds.fit_intercept, att.params_)
     todo = [(p["set_id"], sets[p["set_id"]]) for p in pending]
     done = len(plan) - len(pending)
-    for set_id, al, ap, dt in _retrain_all(att, (t_loss, t_pred), payload, todo,
-                                               cfg.n_jobs):
+    for set_id, al, ap, dt in _retrain_all(att, (t_loss, t_pred), payload, todo, workers):
         finish(set_id, al, ap, dt)
         done += 1
         if progress is not None:
@@ -254,57 +507,109 @@ def run_job(job: Job, out: Path, cfg: BenchConfig, progress=None) -> list[dict]:
         if done % max(1, len(plan) // 10) == 0 or done == len(plan):
             logger.info("%s: %d/%d sets retrained", job.name, done, len(plan))
 
-    rows = []
-    for p in plan:
-        rows += read_csv_rows(parts / f"{p['set_id']}.csv")
-    for r in rows:
-        r.update(p_over_n=X.shape[1] / X.shape[0], l2=l2, sweep=job.sweep,
+    extra = dict(p_over_n=X.shape[1] / n, l2=l2, sweep=job.sweep,
                  mean_leverage=float(h.mean()), family=ds.family)
-    return rows
+    return [dict(r, **extra) for p in plan for r in finished[p["set_id"]]]
 
 
-def _retrain_all(att, tgts, payload, todo, n_jobs):
+def _workers(n_jobs: int) -> int:
+    """Retraining processes for ``n_jobs`` (negative: all CPU cores but ``-n_jobs - 1``),
+    capped at the number of CPU cores."""
+    cpus = _cpu_count() or 1
+    want = n_jobs if n_jobs > 0 else max(1, cpus + 1 + n_jobs)
+    if want > cpus:
+        logger.warning("n_jobs=%d is more than the %d CPU cores available; using %d processes",
+                       n_jobs, cpus, cpus)
+        want = cpus
+    return want
+
+
+def _retrain_all(att, tgts, payload, todo, workers):
     """Yield (set_id, Δ test loss, Δ test prediction, seconds) as refits finish."""
     if not todo:
         return
-    if n_jobs == 1:
+    if workers == 1:
         yield from _exact_changes(att, *tgts, todo)
         return
     from joblib import Parallel, delayed
 
-    size = max(1, min(8, len(todo) // (4 * abs(n_jobs)) or 1))
+    size = max(1, min(8, len(todo) // (4 * workers) or 1))
     chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
-    par = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-    for res in par(delayed(_retrain_chunk)(payload, c) for c in chunks):
-        yield from res
+    n_proc = min(workers, len(chunks))
+    if n_proc < workers:
+        logger.info("%d chunks of sets to retrain: using %d processes", len(chunks), n_proc)
+    par = Parallel(n_jobs=n_proc, return_as="generator_unordered")
+    results = par(delayed(_retrain_chunk)(payload, c) for c in chunks)
+    try:
+        for res in results:
+            yield from res
+    finally:  # interrupted: cancel the queued refits without joblib's warning about them
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "[0-9]+ tasks which were still being processed")
+            results.close()
 
 
 def run_bench(out_dir, config: BenchConfig | None = None, *, progress=None):
     """Run (or resume) the accuracy study; write results, summary, figures and results.md.
 
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        Output directory (created if needed). A rerun into the same directory with the same
+        configuration resumes; with another configuration it raises ValueError.
+    config : BenchConfig, optional
+        The settings (default ``BenchConfig()``).
+    progress : callable, optional
+        Called as ``progress(job_name, done, total)`` after each newly finished set.
+
     Returns the results as a pandas DataFrame.
+
+    Raises ValueError / TypeError for bad arguments, for an output directory holding another
+    configuration's results, or when no dataset could be run; ImportError when a dataset named in
+    ``config.datasets`` needs an optional package that is missing.
     """
     import pandas as pd
 
     from .report import write_report
     from .summary import summarise
 
-    cfg = config or BenchConfig()
-    out = Path(out_dir)
+    if config is None:
+        config = BenchConfig()
+    elif not isinstance(config, BenchConfig):
+        raise TypeError(f"The 'config' parameter of run_bench must be a BenchConfig or None. Got "
+                        f"{config!r:.60} ({type(config).__name__}) instead; build one with "
+                        f"BenchConfig(datasets=..., quick=...).")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"The 'progress' parameter of run_bench must be callable or None. Got "
+                        f"{type(progress).__name__} instead.")
+    cfg = config
+    out = _args.check_dir(out_dir, "out_dir", "run_bench")
+    if cfg.cache_dir is not None:
+        _args.check_dir(cfg.cache_dir, "cache_dir", "run_bench")
+    jobs = plan_jobs(cfg)
     out.mkdir(parents=True, exist_ok=True)
     remove_orphans(out)  # half-written files of a killed earlier run
+    _check_settings(out, cfg, jobs)
+    workers = _workers(cfg.n_jobs)
     t0 = time.perf_counter()
     rows, skipped = [], []
-    for job in plan_jobs(cfg):
-        missing = dsets.missing_packages(job.dataset)
-        if missing:
+    named = set(cfg.datasets or ())
+    for job in jobs:
+        # A dataset the user named is run or fails loudly (ImportError saying what to install);
+        # a default one whose optional package is missing is skipped with a log line.
+        if not (job.sweep == "" and job.dataset in named) and dsets.missing_packages(job.dataset):
             try:
                 dsets.load(job.dataset, quick=cfg.quick, cache_dir=cfg.cache_dir, seed=cfg.seed)
             except ImportError as exc:
                 logger.warning("skipping %s: %s", job.name, exc)
                 skipped.append((job.name, str(exc)))
                 continue
-        rows += run_job(job, out, cfg, progress)
+        rows += run_job(job, out, cfg, progress, workers)
+    if not rows:
+        raise ValueError(
+            "No dataset could be run: " + "; ".join(f"{n}: {why}" for n, why in skipped)
+            + ". Install the missing packages, or name datasets that need none (e.g. "
+              "breast_cancer, synthetic).")
     df = pd.DataFrame(rows)
     for c in ("set_id", "size"):
         df[c] = df[c].astype(int)
@@ -318,10 +623,12 @@ def run_bench(out_dir, config: BenchConfig | None = None, *, progress=None):
     seconds = time.perf_counter() - t0
     config = json.loads(json.dumps(asdict(cfg), default=str))
     total = seconds
-    if (out / "meta.json").exists():  # a resumed run: add the time of the earlier invocations
-        previous = json.loads((out / "meta.json").read_text())
+    try:  # a resumed run: add the time of the earlier invocations
+        previous = json.loads((out / "meta.json").read_text(encoding="utf-8"))
         if previous.get("config") == config:
             total += float(previous.get("seconds_total", previous.get("seconds", 0.0)))
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass  # no (readable) meta.json: this invocation's time only
     meta = {"config": config, "seconds": seconds, "seconds_total": total,
             "skipped": skipped, "leaveout": leaveout.__version__,
             "numpy": np.__version__, "python": platform.python_version(),
