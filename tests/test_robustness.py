@@ -270,3 +270,22 @@ def test_pandas_objects_with_different_row_indexes_are_refused():
     # Aligned, or NumPy on either side: by position, as before.
     np.testing.assert_array_equal(leaveout.fit(df, shuffled.loc[df.index]).params_, m.params_)
     np.testing.assert_array_equal(leaveout.fit(df.to_numpy(), ys).params_, m.params_)
+
+
+def test_copy_false_shares_the_callers_array_and_copy_true_does_not():
+    X, y = make_data("logistic", n=60, p=4, seed=2)
+    m = leaveout.fit(X, y)
+    shared = leaveout.Attributor(m, X, y, copy=False)
+    private = leaveout.Attributor(m, X, y)
+    assert np.shares_memory(shared._state.design.X, X) and X.flags.writeable
+    assert not np.shares_memory(private._state.design.X, X)
+    assert not private._state.design.X.flags.writeable
+    # A DataFrame's block is copied too; arrays that validation created are not copied again.
+    df = pd.DataFrame(X)
+    att = leaveout.Attributor(m, df, y)
+    assert not np.shares_memory(att._state.design.X, df.to_numpy())
+    X32 = X.astype(np.float32)
+    att32 = leaveout.Attributor(leaveout.fit(X32, y), X32, y)
+    assert att32._state.design.X.base is None
+    with pytest.raises(TypeError, match="'copy' parameter of Attributor must be a bool"):
+        leaveout.Attributor(m, X, y, copy="yes")

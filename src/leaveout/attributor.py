@@ -26,10 +26,20 @@ POLISH_WARN = 1e-4
 COND_WARN = 1e12
 
 
-def _frozen_copy(a: np.ndarray) -> np.ndarray:
-    out = np.array(a, dtype=np.float64, order="C", copy=True)
-    out.flags.writeable = False
-    return out
+def _private(validated: np.ndarray, given, copy: bool) -> np.ndarray:
+    """``validated`` as an array the caller cannot change behind our back.
+
+    Validation often made a new array already; it is copied only when it may be (a view of)
+    memory the caller holds — the caller's own array, or a view of a DataFrame's block.  Arrays
+    that are ours alone are made read-only.  With ``copy=False`` nothing is copied or frozen.
+    """
+    foreign = (validated is given or validated.base is not None
+               or isinstance(given, np.ndarray) and np.may_share_memory(validated, given))
+    if foreign and copy:
+        validated, foreign = validated.copy(), False
+    if not foreign:
+        validated.flags.writeable = False
+    return validated
 
 
 class Attributor:
@@ -47,6 +57,11 @@ class Attributor:
         Training labels (class labels for a scikit-learn classifier).
     sample_weight : array-like of shape (n_samples,), optional
         The sample weights the model was fitted with.
+    copy : bool, default=True
+        Keep private copies of X, y and sample_weight where they would share memory with your
+        arrays (effects are computed lazily, so later edits to your arrays must not reach them).
+        ``copy=False`` saves size(X) of memory; X, y and sample_weight must then not be modified
+        while the Attributor is in use.
 
     Attributes
     ----------
@@ -81,7 +96,7 @@ class Attributor:
     (200, 6)
     """
 
-    def __init__(self, model, X, y, sample_weight=None):
+    def __init__(self, model, X, y, sample_weight=None, *, copy=True):
         adopted = adopt(model)
         check_feature_names(adopted.feature_names, feature_names(X), "X", adopted.source)
         check_same_rows(X, y, "y")
@@ -98,7 +113,8 @@ class Attributor:
         l2 = float(adopted.l2_of(sw))
         # Private copies: the effects are computed lazily, so later changes to the caller's
         # arrays must not reach them.
-        Xa, ya, sw = (_frozen_copy(a) for a in (Xa, ya, sw))
+        copy = v.check_bool(copy, "copy", "Attributor")
+        Xa, ya, sw = (_private(a, g, copy) for a, g in ((Xa, X), (ya, y), (sw, sample_weight)))
         design = make_design(Xa, adopted.fit_intercept)
         loss = LinearLoss(design, family, ya, sw, l2)
         theta0 = adopted.theta0
