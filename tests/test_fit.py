@@ -115,3 +115,23 @@ def test_pandas_feature_names():
     df = pd.DataFrame(X, columns=["a", "b", "c"])
     m = leaveout.fit(df, y, family="squared")
     assert list(m.feature_names_in_) == ["a", "b", "c"]
+
+
+def test_glm_follows_the_sklearn_estimator_protocol():
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = make_data("squared", n=80, p=4, seed=3)
+    g = leaveout.GLM(family="squared", l2=2.0, fit_intercept=False)
+    assert g.get_params() == {"family": "squared", "l2": 2.0, "fit_intercept": False,
+                              "max_iter": 100}
+    c = clone(g)
+    assert c is not g and c.get_params() == g.get_params() and not hasattr(c, "params_")
+    assert g.set_params(l2=5.0) is g and g.l2 == 5.0
+    with pytest.raises(ValueError, match="Invalid parameter\\(s\\) \\['alpha'\\] for GLM"):
+        g.set_params(alpha=1.0)
+    search = GridSearchCV(leaveout.GLM(family="squared"), {"l2": [0.1, 10.0, 1000.0]},
+                          scoring="neg_mean_squared_error", cv=3).fit(X, y)
+    assert search.best_params_["l2"] in (0.1, 10.0, 1000.0)
+    ref = leaveout.fit(X, y, family="squared", l2=search.best_params_["l2"])
+    np.testing.assert_array_equal(search.best_estimator_.params_, ref.params_)

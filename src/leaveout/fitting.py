@@ -248,9 +248,36 @@ class GLM:
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
 
+    _PARAMS = ("family", "l2", "fit_intercept", "max_iter")
+
     def __repr__(self) -> str:
         return (f"GLM(family={self.family!r}, l2={self.l2!r}, "
                 f"fit_intercept={self.fit_intercept!r})")
+
+    # -- scikit-learn estimator protocol (clone, Pipeline, GridSearchCV) ----------------------
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor parameters, as scikit-learn's ``get_params``."""
+        return {name: getattr(self, name) for name in self._PARAMS}
+
+    def set_params(self, **params) -> "GLM":
+        """Set constructor parameters (checked at the next ``fit``); returns self."""
+        unknown = sorted(set(params) - set(self._PARAMS))
+        if unknown:
+            raise ValueError(f"Invalid parameter(s) {unknown} for GLM; valid parameters are "
+                             f"{list(self._PARAMS)}.")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __sklearn_tags__(self):
+        """Estimator tags for scikit-learn's meta-estimators (imported only when they ask).
+
+        Not a classifier or regressor by type: ``predict`` returns the mean (a probability for
+        logistic), so give meta-estimators an explicit ``scoring``.
+        """
+        from sklearn.utils import Tags, TargetTags
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=True))
 
     # -- fitting ------------------------------------------------------------------------------
     def _validated(self):
