@@ -213,3 +213,22 @@ def test_removing_a_whole_class_gives_nan_with_a_warning():
     with pytest.warns(leaveout.DegenerateRemovalWarning, match="set 0"):
         out = att.effects("if", remove=[[5, 6], [7]])
     assert np.isnan(out[0]).all() and np.isfinite(out[1]).all()
+
+
+def test_construction_reuses_the_polish_hessian_and_matches_a_fresh_one(monkeypatch):
+    from leaveout._linear import LinearLoss
+    from leaveout.estimators import FittedState
+
+    X, y = make_data("logistic", n=300, p=20, seed=12)
+    model = leaveout.fit(X, y, l2=0.5)
+    calls = []
+    original = LinearLoss.hessian
+    monkeypatch.setattr(LinearLoss, "hessian",
+                        lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    att = leaveout.Attributor(model, X, y)
+    assert len(calls) == 1  # the polish's Newton step; none again at the optimum
+    monkeypatch.setattr(LinearLoss, "hessian", original)
+    fresh = FittedState(att._state.loss, att.params_)  # H recomputed at θ̂ exactly
+    np.testing.assert_allclose(att._state.H, fresh.H, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(att.leverage, fresh.leverage, rtol=1e-10)
+    np.testing.assert_allclose(att.effects("rif"), fresh.per_row("rif"), rtol=1e-10, atol=1e-16)

@@ -120,7 +120,8 @@ class Attributor:
         theta0 = adopted.theta0
         finite0 = bool(np.all(np.isfinite(theta0)))
         try:
-            theta = exact_fit(loss, theta0 if finite0 else None).theta
+            res = exact_fit(loss, theta0 if finite0 else None)
+            theta = res.theta
         except SingularHessianError as exc:
             raise SingularHessianError(
                 f"Cannot attribute: {exc} (n_samples={Xa.shape[0]}, n_params="
@@ -156,7 +157,7 @@ class Attributor:
         if adopted.feature_names is not None:
             model_.feature_names_in_ = adopted.feature_names
         self.model_ = model_
-        self._state = FittedState(loss, theta)
+        self._state = FittedState(loss, theta, res.hessian, res.factor)
         factor = self._state.factor
         self.condition_number_ = factor.condition_estimate()
         self.scaled_condition_number_ = factor.scaled_condition_estimate()

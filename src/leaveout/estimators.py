@@ -60,17 +60,22 @@ class FittedState:
         The objective on the training data.
     theta : ndarray of shape (n_params,)
         The exact optimum.
+    hessian, factor : optional
+        H at θ̂ and its Cholesky factor when the fit already has them (``NewtonResult``).
     """
 
-    def __init__(self, loss: LinearLoss, theta: np.ndarray):
+    def __init__(self, loss: LinearLoss, theta: np.ndarray, hessian=None, factor=None):
         self.loss = loss
         self.design = loss.design
         self.theta = theta
         self.eta = loss.eta(theta)
         self.r = loss.row_gradient_scale(self.eta)
         self.w = loss.row_curvature(self.eta)
-        self.H = loss.hessian(theta, self.eta)
-        self.factor = factorize(self.H)
+        if hessian is None or factor is None:
+            hessian = loss.hessian(theta, self.eta)
+            factor = factorize(hessian)
+        self.H = hessian
+        self.factor = factor
 
     @cached_property
     def B(self) -> np.ndarray:

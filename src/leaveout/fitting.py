@@ -42,12 +42,21 @@ def _norm(v: np.ndarray) -> float:
     return m * float(np.linalg.norm(v / m))
 
 
+#: A final Newton step at most this large (relative, ∞-norm) leaves the Hessian of the last
+#: iterate valid at the returned θ: its entries change by O(step), far below what any effect
+#: can resolve, so callers may reuse it instead of recomputing it (one O(np²) product saved).
+REUSE_STEP = 1e-12
+
+
 @dataclass
 class NewtonResult:
     theta: np.ndarray
     objective: float
     gradient_norm: float
     n_iter: int
+    #: The Hessian and its factor at ``theta`` (to rounding), when the last step was negligible.
+    hessian: np.ndarray | None = None
+    factor: object = None
 
 
 def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> NewtonResult:
@@ -73,7 +82,8 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
     previous, ratio = np.inf, 0.0
     for it in range(1, max_iter + 1):
         g = loss.gradient(theta, eta)
-        factor = factorize(loss.hessian(theta, eta))
+        H = loss.hessian(theta, eta)
+        factor = factorize(H)
         step = -factor.solve(g)
         decrement2 = float(-np.dot(g, step))
         if not np.isfinite(decrement2):
@@ -86,13 +96,16 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
         if decrement2 <= DECREMENT_TOL * scale:
             # Quadratic convergence: one more full step lands at rounding level.
             _check_unique(factor, loss.l2)
+            small = np.abs(step).max(initial=0.0) <= REUSE_STEP * max(
+                1.0, np.abs(theta).max(initial=0.0))
             theta = theta + step
             eta = loss.eta(theta)
             f = loss.objective(theta, eta)
-            return NewtonResult(theta, f, _norm(loss.gradient(theta, eta)), it)
+            return NewtonResult(theta, f, _norm(loss.gradient(theta, eta)), it,
+                                *((H, factor) if small else ()))
         if decrement2 <= 1e-10 * scale and decrement2 > 0.1 * previous:
             _check_unique(factor, loss.l2)
-            return NewtonResult(theta, f, _norm(g), it - 1)
+            return NewtonResult(theta, f, _norm(g), it - 1, H, factor)
         ratio, previous = decrement2 / previous, decrement2
         # Backtracking (Armijo) line search; the full step is taken near the optimum.
         t = 1.0
