@@ -58,6 +58,26 @@ class DenseDesign:
             out[-1] = v.sum()
         return out
 
+    def abs_matvec(self, v: np.ndarray) -> np.ndarray:
+        """|X̃| v for v ≥ 0 of shape (n_params,) — sizes of the terms summed into X̃θ."""
+        out = np.empty(self.n_samples)
+        for start in range(0, self.n_samples, CHUNK_ROWS):
+            out[start : start + CHUNK_ROWS] = np.abs(self.X[start : start + CHUNK_ROWS]) @ \
+                v[: self.n_features]
+        if self.fit_intercept:
+            out += v[-1]
+        return out
+
+    def abs_rmatvec(self, v: np.ndarray) -> np.ndarray:
+        """|X̃|ᵀ v for v ≥ 0 of shape (n_samples,); result (n_params,)."""
+        out = np.zeros(self.n_params)
+        for start in range(0, self.n_samples, CHUNK_ROWS):
+            out[: self.n_features] += np.abs(self.X[start : start + CHUNK_ROWS]).T @ \
+                v[start : start + CHUNK_ROWS]
+        if self.fit_intercept:
+            out[-1] = v.sum()
+        return out
+
     def weighted_gram(self, w: np.ndarray) -> np.ndarray:
         """X̃ᵀ diag(w) X̃, shape (n_params, n_params), accumulated over row chunks."""
         p, d = self.n_params, self.n_features

@@ -56,6 +56,21 @@ class LinearLoss:
             data = float(np.dot(self.weights, np.abs(self.family.loss(eta, self.y))))
         return data + 0.5 * float(np.dot(self.penalty * theta, theta))
 
+    def gradient_noise(self, theta: np.ndarray, eta: np.ndarray) -> np.ndarray:
+        """A bound on the rounding error of each gradient entry, shape (n_params,).
+
+        Each r_i = s_i ℓ'(η_i, y_i) carries an error of about ε·s_i(c_i + ℓ''_i·|η|_i), with c_i
+        the size of the terms whose difference is ℓ' (``Family.d1_scale``: |ℓ'| + |y| when ℓ' is
+        a mean minus the label) and |η|_i = |x̃_i|·|θ| the size of the terms summed into η_i;
+        X̃ᵀr adds ε|X̃|ᵀ|r|.  Newton cannot get the gradient below this, whatever the size of L.
+        """
+        eps = np.finfo(float).eps
+        with np.errstate(over="ignore", invalid="ignore"):
+            size_eta = self.design.abs_matvec(np.abs(theta))
+            dr = self.weights * (self.family.d1_scale(eta, self.y)
+                                 + self.family.d2(eta, self.y) * size_eta)
+        return eps * (self.design.abs_rmatvec(dr) + np.abs(self.penalty * theta))
+
     def row_gradient_scale(self, eta: np.ndarray) -> np.ndarray:
         """r_i = s_i ℓ'(η_i, y_i), shape (n_samples,)."""
         return self.weights * self.family.d1(eta, self.y)

@@ -88,9 +88,14 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
         decrement2 = float(-np.dot(g, step))
         if not np.isfinite(decrement2):
             raise ConvergenceError("The Newton step is not finite; check the scale of the inputs.")
-        # Rounding level of L: relative to the size of its terms (not to 1, which would stop
-        # early when L itself is tiny, e.g. nearly separable data with a tiny penalty).
-        scale = max(loss.objective_scale(theta, eta), np.finfo(float).tiny)
+        # Rounding level: the decrement L can still resolve relative to the size of its terms
+        # (not to 1, which stops early when L is tiny: nearly separable data, tiny penalty), or
+        # the decrement that rounding errors of the gradient alone produce (an interpolating
+        # least-squares fit, or labels far larger than the residuals) — whichever is larger.
+        gn = loss.gradient_noise(theta, eta)
+        noise = float(np.dot(gn, factor.solve(gn)))
+        scale = max(loss.objective_scale(theta, eta), noise / DECREMENT_TOL,
+                    np.finfo(float).tiny)
         # Done when the decrement is at rounding level, or has stopped shrinking while small
         # (the rounding floor of an ill-conditioned problem).
         if decrement2 <= DECREMENT_TOL * scale:

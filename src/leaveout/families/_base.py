@@ -45,6 +45,14 @@ class Family:
         """Second derivative ``ℓ''(η, y)``, shape (n,) (a (n, K, K) block when ``n_outputs > 1``)."""
         raise NotImplementedError
 
+    def d1_scale(self, eta: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Size of the terms whose difference is ``ℓ'`` (its rounding error is ε times this).
+
+        Default ``|ℓ'| + |y|``: ℓ' is a mean minus the label (squared, Poisson), which rounds
+        relative to the larger of the two.
+        """
+        return np.abs(self.d1(eta, y)) + np.abs(y)
+
     def mean(self, eta: np.ndarray) -> np.ndarray:
         """Inverse link: the mean prediction ``μ(η)``."""
         raise NotImplementedError

@@ -27,6 +27,10 @@ class Logistic(Family):
     def d2(self, eta, y):
         return expit(eta) * expit(-eta)
 
+    def d1_scale(self, eta, y):
+        # ℓ' = (1 − y)σ(η) − yσ(−η) has no cancellation for labels in {0, 1}.
+        return np.abs(self.d1(eta, y))
+
     def mean(self, eta):
         return expit(eta)
 
