@@ -323,3 +323,41 @@ def test_labels_far_larger_than_the_residuals(offset):
     tol = 2 * np.finfo(float).eps * offset + 1e-9
     np.testing.assert_allclose(m.coef_, sk.coef_, rtol=tol)
     assert abs(m.intercept_ - sk.intercept_) <= tol * offset
+
+
+# -- a target's labels mean what the model's labels mean ---------------------------------------------
+@pytest.mark.parametrize("labels", [(1, 2), (-1, 1), ("no", "yes"), (False, True)])
+def test_target_loss_uses_the_classifiers_own_labels(labels):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y01 = make_data("logistic", n=80, p=3, seed=10)
+    y = np.where(y01 == 1, labels[1], labels[0])
+    est = LogisticRegression(tol=1e-12).fit(X, y)
+    att = leaveout.Attributor(est, X, y)
+    ref = leaveout.Attributor(leaveout.fit(X, y01, l2=1.0), X, y01)
+    Xq, yq = X[:6], y[:6]
+    got = att.evaluate(T.loss(Xq, yq))
+    np.testing.assert_allclose(got, ref.evaluate(T.loss(Xq, y01[:6])), rtol=1e-9)
+    # = scikit-learn's own log-loss per row
+    p = est.predict_proba(Xq)[np.arange(6), np.searchsorted(est.classes_, yq)]
+    np.testing.assert_allclose(got, -np.log(p), rtol=1e-6)
+    np.testing.assert_allclose(att.effects("rif", target=T.loss(Xq, yq)),
+                               ref.effects("rif", target=T.loss(Xq, y01[:6])), rtol=1e-8)
+
+
+def test_nan_effects_warn_on_every_call_not_only_the_first():
+    X, y = make_data("squared", n=8, p=2, seed=11)
+    X[1:, 1] = 0.0
+    X[0, 1] = 1.0  # row 0 alone determines β₁: leverage 1 at l2 = 0
+    att = leaveout.Attributor(leaveout.fit(X, y, family="squared", l2=0.0), X, y)
+    for call in (lambda: att.effects("rif"), lambda: att.effects("rif"),
+                 lambda: att.effects("newton"),
+                 lambda: att.effects("rif", target=T.prediction(X[:2])),
+                 lambda: att.effects("rif", remove=[[0, 3]])):
+        with pytest.warns(leaveout.HighLeverageWarning, match="Removing training row\\(s\\) 0 "):
+            out = call()
+        assert np.isnan(out).any()
+    # A set without the singular row is finite and silent.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.all(np.isfinite(att.effects("rif", remove=[[2, 3]])))

@@ -152,6 +152,7 @@ class Attributor:
         self.n_samples, self.n_params = Xa.shape[0], design.n_params
         self.params_ = theta
         self.feature_names_in_ = adopted.feature_names
+        self._y_map = adopted.y_map  # the model's labels → the family's (classes_ → 0/1)
         model_ = GLM(family=family.name, l2=l2, fit_intercept=adopted.fit_intercept)
         model_._set_params(theta, Xa.shape[1], adopted.fit_intercept, family, l2)
         if adopted.feature_names is not None:
@@ -251,7 +252,7 @@ class Attributor:
         check_feature_names(self.feature_names_in_, target.feature_names, "The target's X",
                             "model")
         return target.bind(self.family, self.n_params - int(self.fit_intercept),
-                           self.fit_intercept)
+                           self.fit_intercept, self._y_map)
 
     def evaluate(self, target: Target, params=None) -> np.ndarray:
         """Value of ``target`` at θ̂, or at each row of ``params`` (k, n_params).

@@ -95,11 +95,27 @@ class FittedState:
         return h
 
     @cached_property
-    def rif_scale(self) -> np.ndarray:
-        """r_i / (1 − h_i), NaN where the removal of row i is singular (with a warning)."""
+    def _rif(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(r_i / (1 − h_i) with NaN where singular, singular mask, near-singular mask)."""
         gap = 1.0 - self.leverage
         singular = gap <= SINGULAR_GAP
         near = (gap <= WARN_GAP) & ~singular
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = self.r / gap
+        scale[singular] = np.nan
+        return scale, singular, near
+
+    def rif_scale(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """r_i / (1 − h_i) for every row, NaN where removing row i alone is singular.
+
+        Warns — on every call, not only the first — about the singular and near-singular rows
+        among ``rows`` (default: all), the rows whose effects the caller is about to return.
+        """
+        scale, singular, near = self._rif
+        if rows is not None:
+            keep = np.zeros_like(singular)
+            keep[rows] = True
+            singular, near = singular & keep, near & keep
         if singular.any():
             warn(
                 f"Removing training row(s) {_names(np.flatnonzero(singular))} makes the problem "
@@ -111,9 +127,6 @@ class FittedState:
                 f"Training row(s) {_names(np.flatnonzero(near))} have leverage within {WARN_GAP:g} "
                 f"of 1: removing one nearly makes the problem singular, so its rif/newton effect "
                 f"is large and sensitive to rounding.", HighLeverageWarning)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = self.r / gap
-        scale[singular] = np.nan
         return scale
 
     # -- one row at a time ----------------------------------------------------------------------
@@ -121,7 +134,7 @@ class FittedState:
         """Parameter effect of removing each row alone, shape (n_samples, n_params)."""
         if method == "retrain":
             return self.retrain([np.array([i]) for i in range(self.design.n_samples)], checkpoint)
-        out = self.B * (self.r if method == "if" else self.rif_scale)[:, None]
+        out = self.B * (self.r if method == "if" else self.rif_scale())[:, None]
         return self._nan_degenerate_rows(out)
 
     def per_row_linear(self, method: str, J: np.ndarray, checkpoint=None) -> np.ndarray:
@@ -132,7 +145,7 @@ class FittedState:
         if method == "retrain":
             return self.per_row("retrain", checkpoint) @ J
         A = self.design.matmat(self.factor.solve(J))  # (n, m)
-        A *= (self.r if method == "if" else self.rif_scale)[:, None]
+        A *= (self.r if method == "if" else self.rif_scale())[:, None]
         return self._nan_degenerate_rows(A)
 
     # -- removals that leave no finite optimum ---------------------------------------------------
@@ -178,7 +191,8 @@ class FittedState:
         if method == "if":
             coef = self.r
         elif method == "rif":
-            coef = self.rif_scale
+            used = [T for T in sets if T.size]
+            coef = self.rif_scale(np.concatenate(used) if used else np.zeros(0, dtype=np.intp))
         for k, T in enumerate(sets):
             if T.size == 0:
                 continue

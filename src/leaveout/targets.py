@@ -61,8 +61,13 @@ class Target:
         red = f", reduce={self.reduce!r}" if self.reduce else ""
         return f"targets.{self.kind}(<{self.X.shape[0]} query rows>{red})"
 
-    def bind(self, family, n_features: int, fit_intercept: bool) -> "BoundTarget":
-        """Check the target against a model and return its evaluator."""
+    def bind(self, family, n_features: int, fit_intercept: bool,
+             y_map=None) -> "BoundTarget":
+        """Check the target against a model and return its evaluator.
+
+        ``y_map`` maps the model's labels to the family's domain (for an adopted classifier,
+        its ``classes_`` to 0/1), exactly as for the training labels.
+        """
         if self.X.shape[1] != n_features:
             raise ValueError(
                 f"The target's query rows have {self.X.shape[1]} features, but the model has "
@@ -70,7 +75,8 @@ class Target:
             )
         y = None
         if self.kind == "loss":
-            y = v.check_y(self._y_raw, self.X.shape[0], family, name="the target's y")
+            y = self._y_raw if y_map is None or self._y_raw is None else y_map(self._y_raw)
+            y = v.check_y(y, self.X.shape[0], family, name="the target's y")
         return BoundTarget(self, family, fit_intercept, y)
 
 
