@@ -465,7 +465,7 @@ EFFECTS_CASES = [
           "has no unique finite optimum (Every label (with positive weight) is 0",
           eff("retrain", remove=np.flatnonzero(Y == 1)), nan=True, check=all_nan),
     warns("eff-newton-leaves-one-class", DegenerateRemovalWarning,
-          "leaves data with no finite optimum (one class only",
+          "leaves data with no finite optimum (no row of positive weight, one class only",
           eff("newton", remove=np.flatnonzero(Y == 1)), nan=True, check=all_nan),
 ]
 

@@ -361,3 +361,26 @@ def test_nan_effects_warn_on_every_call_not_only_the_first():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert np.all(np.isfinite(att.effects("rif", remove=[[2, 3]])))
+
+
+@pytest.mark.parametrize("family", ["squared", "logistic", "poisson"])
+def test_removing_every_row_of_positive_weight_is_nan_with_a_warning(family):
+    # Before: ZeroDivisionError / IndexError from inside NumPy, or finite newton numbers.
+    X, y = make_data(family, n=6, p=2, seed=12)
+    if family != "squared":
+        y[:2] = [0.0, 1.0]
+    s = np.array([1.0, 1, 0, 0, 0, 0])
+    att = leaveout.Attributor(leaveout.fit(X, y, family=family, sample_weight=s), X, y, s)
+    for method in ("if", "rif", "newton", "retrain"):
+        with pytest.warns(leaveout.LeaveoutWarning):
+            out = att.effects(method, remove=[0, 1])
+        assert np.isnan(out).all(), method
+
+
+def test_per_row_retrain_on_a_single_row():
+    X, y = np.array([[0.5]]), np.array([2.0])
+    att = leaveout.Attributor(leaveout.fit(X, y, family="squared"), X, y)
+    for method in ("if", "rif", "newton", "retrain"):
+        with pytest.warns(leaveout.LeaveoutWarning):
+            out = att.effects(method)
+        assert out.shape == (1, 2) and np.isnan(out).all(), method

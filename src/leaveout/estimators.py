@@ -153,18 +153,20 @@ class FittedState:
     def _support_masks(self) -> list[np.ndarray]:
         """Row masks each of which must keep a row for the optimum to stay finite.
 
-        With an unpenalised intercept, a logistic fit needs a row with y > 0 and one with y < 1,
-        a Poisson fit a row with a positive count (among rows of positive weight).
+        Every fit with an intercept (or without a penalty) needs a row of positive weight; with
+        an unpenalised intercept, a logistic fit needs a row with y > 0 and one with y < 1, a
+        Poisson fit a row with a positive count (among rows of positive weight).
         """
-        if not self.design.fit_intercept:
-            return []
         loss = self.loss
         active = loss.weights > 0
+        masks = [active] if (self.design.fit_intercept or loss.l2 == 0.0) else []
+        if not self.design.fit_intercept:
+            return masks
         if loss.family.name == "logistic":
-            return [active & (loss.y > 0.0), active & (loss.y < 1.0)]
-        if loss.family.name == "poisson":
-            return [active & (loss.y > 0.0)]
-        return []
+            masks += [active & (loss.y > 0.0), active & (loss.y < 1.0)]
+        elif loss.family.name == "poisson":
+            masks += [active & (loss.y > 0.0)]
+        return masks
 
     def _degenerate(self, T: np.ndarray) -> bool:
         return any(M.any() and M[T].sum() == M.sum() for M in self._support_masks)
@@ -178,7 +180,8 @@ class FittedState:
             out[bad] = np.nan
             warn(
                 f"Removing training row(s) {_names(np.flatnonzero(bad))} alone leaves data with "
-                f"no finite optimum (the only row of its class, or the only positive count): "
+                f"no finite optimum (the only row of positive weight or of its class, or the only "
+                f"positive count): "
                 f"their effects are infinite and returned as NaN.", DegenerateRemovalWarning)
         return out
 
@@ -200,8 +203,9 @@ class FittedState:
                 out[k] = np.nan
                 warn(
                     f"Removing set {k} (rows {_names(T)}) leaves data with no finite optimum "
-                    f"(one class only, or only zero counts): the exact change is infinite, so "
-                    f"its {method} effect is returned as NaN.", DegenerateRemovalWarning)
+                    f"(no row of positive weight, one class only, or only zero counts): the "
+                    f"exact change is infinite, so its {method} effect is returned as NaN.",
+                    DegenerateRemovalWarning)
                 continue
             if method == "newton":
                 out[k] = self._newton_set(T, k)

@@ -419,6 +419,9 @@ def _raise_if_separated(family, X, y, sw, l2, fit_intercept):
 def _check_degenerate(family, y, sw, l2, fit_intercept, X):
     """Reject data whose optimum is at infinity or not unique for reasons visible up front."""
     active = sw > 0
+    if not active.any() and (fit_intercept or l2 == 0.0):
+        raise SingularHessianError(
+            "No row has positive sample_weight, so nothing determines the parameters.")
     ya = y[active]
     if family.name == "logistic" and fit_intercept and (np.all(ya == 0) or np.all(ya == 1)):
         raise ConvergenceError(
