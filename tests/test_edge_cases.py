@@ -603,6 +603,11 @@ CONSISTENCY_CASES = [
            poisson_far),
     raises("eff-checkpoint-not-a-path", TypeError, "checkpoint must be a directory path",
            eff("retrain", remove=[[1]], checkpoint=5)),
+    raises("sk-intercept-edited-to-none", ValueError,
+           "The Ridge's coef_ / intercept_ are not arrays of numbers",
+           lambda: leaveout.Attributor(_edited_ridge(intercept_=None), X, YS)),
+    raises("sk-coef-edited-to-strings", ValueError, "Were they changed after fitting?",
+           lambda: leaveout.Attributor(_edited_ridge(coef_=np.array(["a", "b", "c"])), X, YS)),
     raises("fit-y-index-not-aligned", ValueError,
            "y and X are pandas objects with different row indexes",
            lambda: leaveout.fit(DF, pd.Series(Y, index=DF.index[::-1]))),
@@ -611,6 +616,15 @@ CONSISTENCY_CASES = [
            lambda: leaveout.Attributor(leaveout.fit(DF, Y), DF, pd.Series(Y, index=DF.index),
                                        sample_weight=pd.Series(1.0, index=DF.index + 1))),
 ]
+
+
+def _edited_ridge(**attrs):
+    from sklearn.linear_model import Ridge
+
+    est = Ridge().fit(X, YS)
+    for k, val in attrs.items():
+        setattr(est, k, val)
+    return est
 
 
 def _ridge_with_alpha(alpha):

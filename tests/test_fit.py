@@ -135,3 +135,20 @@ def test_glm_follows_the_sklearn_estimator_protocol():
     assert search.best_params_["l2"] in (0.1, 10.0, 1000.0)
     ref = leaveout.fit(X, y, family="squared", l2=search.best_params_["l2"])
     np.testing.assert_array_equal(search.best_estimator_.params_, ref.params_)
+
+
+def test_glm_score_is_minus_the_mean_loss_and_drives_a_grid_search():
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+
+    X, y = make_data("logistic", n=120, p=4, seed=5)
+    m = leaveout.fit(X, y)
+    np.testing.assert_allclose(m.score(X, y), -np.mean(m.loss(X, y)), rtol=1e-15)
+    w = np.linspace(0.5, 2.0, 120)
+    np.testing.assert_allclose(m.score(X, y, w), -np.average(m.loss(X, y), weights=w), rtol=1e-14)
+    # log-loss equals scikit-learn's
+    from sklearn.metrics import log_loss
+    np.testing.assert_allclose(-m.score(X, y), log_loss(y, m.predict(X)), rtol=1e-10)
+    assert cross_val_score(leaveout.GLM(), X, y, cv=3).shape == (3,)
+    search = GridSearchCV(leaveout.GLM(), {"l2": [0.01, 1.0, 100.0]}, cv=3).fit(X, y)
+    assert search.best_params_["l2"] in (0.01, 1.0, 100.0)
+    assert repr(leaveout.GLM(max_iter=5)) == "GLM(family='logistic', l2=1.0, fit_intercept=True, max_iter=5)"

@@ -15,6 +15,10 @@ estimator                              family          l2 in Σ_i s_i ℓ_i + (l
 
 The cross-validated estimators are attributed at the penalty they chose, held fixed: the effects
 answer "how would this fit change without these rows", not "how would the model selection change".
+Likewise λ and class weights are computed once, on the full data, and held fixed for every removal
+(the sum convention): a ``PoissonRegressor`` refitted by scikit-learn on the retained rows uses
+alpha · Σ s over those rows, and ``class_weight="balanced"`` recomputes its weights, so such a
+refit differs from ``retrain`` by that change of λ or weights.
 
 scikit-learn is never imported here: estimators are recognised by class name and attributes.
 """
@@ -66,9 +70,24 @@ def _require_fitted(model, name):
         raise ValueError(f"This {name} is not fitted yet; call its fit(X, y) before attributing.")
 
 
-def _theta(coef, intercept, fit_intercept):
-    coef = np.asarray(coef, dtype=np.float64).ravel()
-    return np.concatenate([coef, [float(np.ravel(intercept)[0])]]) if fit_intercept else coef
+def _theta(coef, intercept, fit_intercept, model=None):
+    """θ₀ = (coef, intercept) of a fitted estimator, checked: it may have been edited."""
+    name = type(model).__name__ if model is not None else "model"
+    try:
+        if coef is None or (fit_intercept and intercept is None):
+            raise ValueError("None")  # np.asarray(None, float) would be a silent NaN
+        coef = np.asarray(coef, dtype=np.float64).ravel()
+        parts = [coef]
+        if fit_intercept:
+            b = np.asarray(intercept, dtype=np.float64).ravel()
+            if b.size < 1:
+                raise ValueError("empty intercept_")
+            parts.append(b[:1])
+        return np.concatenate(parts)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"The {name}'s coef_ / intercept_ are not arrays of numbers ({exc}). Were they changed "
+            f"after fitting? Refit the model.") from None
 
 
 def adopt(model) -> Adopted:
@@ -115,7 +134,8 @@ def _adopt(model) -> Adopted:
         _require_fitted(model, name)
         alpha = _penalty(model.alpha, "alpha", model)
         fi = bool(model.fit_intercept)
-        return Adopted(get_family("poisson"), fi, _theta(model.coef_, model.intercept_, fi),
+        theta0 = _theta(model.coef_, model.intercept_, fi, model)
+        return Adopted(get_family("poisson"), fi, theta0,
                        np.size(model.coef_), name, lambda s: alpha * float(s.sum()))
     raise _unsupported(model)
 
@@ -135,8 +155,8 @@ def _ridge(model, name):
             raise ValueError("Ridge with one alpha per target is not supported; use one alpha.")
         alpha = _penalty(alpha.ravel()[0] if alpha.ndim else alpha, "alpha", model)
     fi = bool(model.fit_intercept)
-    return Adopted(get_family("squared"), fi, _theta(coef, model.intercept_, fi), coef.size,
-                   name, lambda s: alpha)
+    return Adopted(get_family("squared"), fi, _theta(coef, model.intercept_, fi, model),
+                   coef.size, name, lambda s: alpha)
 
 
 def _logistic(model, name):
@@ -215,5 +235,5 @@ def _logistic(model, name):
             cw = {float(k == pos): float(v) for k, v in class_weight.items()}
         return s * np.where(y01 == 1.0, cw.get(1.0, 1.0), cw.get(0.0, 1.0))
 
-    return Adopted(get_family("logistic"), fi, _theta(coef, model.intercept_, fi), coef.shape[-1],
-                   name, lambda s: l2, y_map, weight_map)
+    return Adopted(get_family("logistic"), fi, _theta(coef, model.intercept_, fi, model),
+                   coef.shape[-1], name, lambda s: l2, y_map, weight_map)

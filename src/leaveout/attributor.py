@@ -50,7 +50,8 @@ class Attributor:
     model : leaveout.GLM or fitted scikit-learn estimator
         ``LogisticRegression`` (binary, L2), ``Ridge``, ``LinearRegression`` or
         ``PoissonRegressor``; converted to the sum convention (DESIGN.md §6) and polished by
-        Newton steps to the exact optimum on ``(X, y, sample_weight)``.
+        Newton steps to the exact optimum on ``(X, y, sample_weight)``.  λ and any class weights
+        are computed once, here, and held fixed for every removal.
     X : array-like of shape (n_samples, n_features)
         The training rows the model was fitted on.
     y : array-like of shape (n_samples,)

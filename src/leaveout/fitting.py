@@ -269,8 +269,9 @@ class GLM:
     _PARAMS = ("family", "l2", "fit_intercept", "max_iter")
 
     def __repr__(self) -> str:
+        extra = "" if self.max_iter == 100 else f", max_iter={self.max_iter!r}"
         return (f"GLM(family={self.family!r}, l2={self.l2!r}, "
-                f"fit_intercept={self.fit_intercept!r})")
+                f"fit_intercept={self.fit_intercept!r}{extra})")
 
     # -- scikit-learn estimator protocol (clone, Pipeline, GridSearchCV) ----------------------
     def get_params(self, deep: bool = True) -> dict:
@@ -291,7 +292,7 @@ class GLM:
         """Estimator tags for scikit-learn's meta-estimators (imported only when they ask).
 
         Not a classifier or regressor by type: ``predict`` returns the mean (a probability for
-        logistic), so give meta-estimators an explicit ``scoring``.
+        logistic); ``score`` is minus the mean per-row loss.
         """
         from sklearn.utils import Tags, TargetTags
 
@@ -383,11 +384,25 @@ class GLM:
             return check_finite_result(self.family_.mean(eta), "the mean prediction")
 
     def loss(self, X, y) -> np.ndarray:
-        """Per-row loss ℓ(η_i, y_i), shape (n,)."""
+        """Per-row loss ℓ(η_i, y_i), shape (n,), without weights or penalty.
+
+        ``y`` in the family's domain: 0/1 labels (or probabilities) for logistic, counts ≥ 0 for
+        poisson, real values for squared.  Logistic: log(1 + e^η) − yη (the log-loss); squared:
+        (y − η)²/2; poisson: e^η − yη (half the deviance up to a term in y alone).
+        """
         eta = self.decision_function(X)
         y = v.check_y(y, eta.shape[0], self.family_)
         with np.errstate(over="ignore", invalid="ignore"):
             return check_finite_result(self.family_.loss(eta, y), "the loss")
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Minus the (weighted) mean per-row loss: higher is better, as scikit-learn expects.
+
+        What ``cross_val_score`` and ``GridSearchCV`` use when no ``scoring`` is given.
+        """
+        losses = self.loss(X, y)
+        sw = v.check_sample_weight(sample_weight, losses.shape[0])
+        return -float(np.dot(sw, losses) / sw.sum())
 
 
 def _check_warm_start(warm_start, n_params: int) -> np.ndarray:
