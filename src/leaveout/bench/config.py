@@ -86,14 +86,15 @@ class BenchConfig:
         fix(self, "quick", _args.check_bool(self.quick, "quick", where))
         fix(self, "sweeps", _args.check_bool(self.sweeps, "sweeps", where))
         fix(self, "fractions", _args.check_fractions(self.fractions, where, high=MAX_FRACTION))
-        fix(self, "repeats", _args.check_int(self.repeats, "repeats", where, low=1))
+        fix(self, "repeats", _args.check_int(self.repeats, "repeats", where, low=1,
+                                             high=None))
         if _args._is_int(self.n_jobs) and int(self.n_jobs) == 0:
             raise ValueError("The 'n_jobs' parameter of BenchConfig must be a non-zero int "
                              "(the number of processes; -1 = all CPU cores). Got 0 instead.")
-        fix(self, "n_jobs", _args.check_int(self.n_jobs, "n_jobs", where, low=-(2**31)))
+        fix(self, "n_jobs", _args.check_int(self.n_jobs, "n_jobs", where, low=-(2**31),
+                                            high=None))
         fix(self, "seed", _args.check_seed(self.seed, where))
-        fix(self, "cache_dir", None if self.cache_dir is None else
-            _args._as_path_text(self.cache_dir, "cache_dir", where))
+        fix(self, "cache_dir", _args.check_cache_dir(self.cache_dir, where))
         fix(self, "heavy_flops", _args.check_positive(self.heavy_flops, "heavy_flops", where))
 
 

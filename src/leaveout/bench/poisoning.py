@@ -594,9 +594,9 @@ def run_poisoning(out_dir, *, datasets: Sequence[str] | None = None, quick: bool
     figure = _args.check_bool(figure, "figure", where)
     if n_targets is None:
         n_targets = QUICK_N_TARGETS if quick else DEFAULT_N_TARGETS
-    n_targets = _args.check_int(n_targets, "n_targets", where, low=1)
+    n_targets = _args.check_int(n_targets, "n_targets", where, low=1, high=None)
     seed = _args.check_seed(seed, where)
-    cache_dir = _args.check_cache_dir(cache_dir, where)
+    cache_dir = _args.check_cache_dir(cache_dir, where, usable=True)
     if progress is not None and not callable(progress):
         raise TypeError(f"The 'progress' parameter of {where} must be callable or None. Got "
                         f"{type(progress).__name__} instead.")

