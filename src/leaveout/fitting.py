@@ -208,18 +208,25 @@ def exact_fit(loss: LinearLoss, theta0: np.ndarray | None = None, *,
     fit_intercept = loss.design.fit_intercept
     _check_degenerate(family, y, sw, l2, fit_intercept, X)
     try:
-        res = _newton_from(loss, theta0, max_iter)
-    except ConvergenceError as exc:
-        _raise_if_separated(family, X, y, sw, l2, fit_intercept)
-        stalled = getattr(exc, "stalled", None)
-        if (family.name == "squared" or l2 > 0.0) and stalled is not None:
-            # The optimum is finite here: Newton either stalled on rounding errors of its solves
-            # (a numerically singular Hessian) or was given too few steps.
-            if stalled:
-                raise _numerically_singular("Newton steps stall at rounding level", l2) from exc
-            raise ConvergenceError(
-                f"The fit did not converge in {max_iter} Newton steps although its optimum is "
-                f"finite; raise max_iter.") from exc
+        try:
+            res = _newton_from(loss, theta0, max_iter)
+        except ConvergenceError as exc:
+            _raise_if_separated(family, X, y, sw, l2, fit_intercept)
+            stalled = getattr(exc, "stalled", None)
+            if (family.name == "squared" or l2 > 0.0) and stalled is not None:
+                # The optimum is finite here: Newton either stalled on rounding errors of its
+                # solves (a numerically singular Hessian) or was given too few steps.
+                if stalled:
+                    raise _numerically_singular("Newton steps stall at rounding level",
+                                                l2) from exc
+                raise ConvergenceError(
+                    f"The fit did not converge in {max_iter} Newton steps although its optimum "
+                    f"is finite; raise max_iter.") from exc
+            raise
+    except SingularHessianError as exc:
+        hint = _scale_hint(X[sw > 0], fit_intercept)
+        if hint:
+            raise SingularHessianError(f"{exc} {hint}") from None
         raise
     eta = loss.eta(res.theta)
     if l2 == 0.0 and np.abs(eta[sw > 0]).max(initial=0.0) > 20.0:
@@ -417,6 +424,26 @@ def _check_warm_start(warm_start, n_params: int) -> np.ndarray:
         raise ValueError(f"warm_start must be finite with entries of magnitude at most "
                          f"{v.MAX_ABS:g}; got {arr.tolist()[:5]}{'…' if n_params > 5 else ''}.")
     return arr
+
+
+def _scale_hint(X: np.ndarray, fit_intercept: bool) -> str:
+    """What about X's scale can make a well-posed Hessian numerically singular, if anything."""
+    if X.size == 0:
+        return ""
+    big = float(np.abs(X).max())
+    if 0.0 < big < 1e-100:
+        return (f"X's largest value is {big:.1e}: products of such values underflow float64. "
+                f"Rescale X (e.g. standardise it).")
+    if fit_intercept and X.shape[0] > 1:
+        mean, std = X.mean(axis=0), X.std(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(std > 0, np.abs(mean) / std, 0.0)
+        j = int(np.argmax(ratio))
+        if ratio[j] > 1e4:
+            return (f"Column {j} of X has mean/std ≈ {ratio[j]:.1e}: next to the intercept it is "
+                    f"nearly constant. Centre X (X - X.mean(axis=0)); with an intercept that is "
+                    f"an exact reparametrisation and leaves predictions unchanged.")
+    return ""
 
 
 def _raise_if_separated(family, X, y, sw, l2, fit_intercept):
