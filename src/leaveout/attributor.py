@@ -5,17 +5,19 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _validation as v
-from ._design import make_design
+from .designs import make_design
 from ._features import check_feature_names, check_same_rows, feature_names
 from ._indices import check_indices
 from ._linear import LinearLoss
 from ._warn import warn
 from .adapters import adopt
-from .estimators import METHODS, FittedState
+from .estimators import METHODS, FittedState, KernelState
 from .exceptions import IllConditionedWarning, PolishWarning, SingularHessianError
 from .fitting import GLM, exact_fit
+from .solvers import SOLVERS, choose
 from .targets import Target
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,11 @@ def _private(validated: np.ndarray, given, copy: bool) -> np.ndarray:
     memory the caller holds — the caller's own array, or a view of a DataFrame's block.  Arrays
     that are ours alone are made read-only.  With ``copy=False`` nothing is copied or frozen.
     """
+    if sp.issparse(validated):
+        # check_sparse_X always returns a new matrix: freeze its arrays.
+        for a in (validated.data, validated.indices, validated.indptr):
+            a.flags.writeable = False
+        return validated
     foreign = (validated is given or validated.base is not None
                or isinstance(given, np.ndarray) and np.may_share_memory(validated, given))
     if foreign and copy:
@@ -62,7 +69,13 @@ class Attributor:
         Keep private copies of X, y and sample_weight where they would share memory with your
         arrays (effects are computed lazily, so later edits to your arrays must not reach them).
         ``copy=False`` saves size(X) of memory; X, y and sample_weight must then not be modified
-        while the Attributor is in use.
+        while the Attributor is in use.  A scipy.sparse X is always copied (it is converted to
+        canonical CSR on the way in), which costs O(nnz).
+    solver : {"auto", "primal", "kernel"}, default="auto"
+        How H⁻¹ is applied (DESIGN.md §5, :mod:`leaveout.solvers`): the p × p Cholesky
+        ("primal") or the bordered (n+1) × (n+1) kernel form ("kernel", needs l2 > 0; nothing
+        p × p is formed).  "auto" takes the primal form while p ≤ n or p ≤ 500 and otherwise
+        the cheaper one.  Both give the same effects to rounding.
 
     Attributes
     ----------
@@ -83,6 +96,8 @@ class Attributor:
     polish_shift_ : float
         ‖θ̂ − θ₀‖ / max(‖θ₀‖, tiny): how far polishing moved the adopted parameters (inf when
         they were not finite and the model was refitted from scratch).
+    solver_, solver_reason_ : str
+        The solver used ("primal" or "kernel") and why it was chosen (also logged, INFO).
     feature_names_in_ : ndarray of str or None
         The model's column names when it was fitted on a DataFrame; DataFrames passed as X or
         as a target's query rows must then have exactly these columns, in this order.
@@ -97,7 +112,7 @@ class Attributor:
     (200, 6)
     """
 
-    def __init__(self, model, X, y, sample_weight=None, *, copy=True):
+    def __init__(self, model, X, y, sample_weight=None, *, copy=True, solver="auto"):
         adopted = adopt(model)
         check_feature_names(adopted.feature_names, feature_names(X), "X", adopted.source)
         check_same_rows(X, y, "y")
@@ -118,6 +133,12 @@ class Attributor:
         Xa, ya, sw = (_private(a, g, copy) for a, g in ((Xa, X), (ya, y), (sw, sample_weight)))
         design = make_design(Xa, adopted.fit_intercept)
         loss = LinearLoss(design, family, ya, sw, l2)
+        solver = v.check_choice(solver, "solver", "Attributor", SOLVERS)
+        choice = choose(design, l2, solver)
+        # The polish may take its Newton steps by conjugate gradients when that is cheaper.
+        loss.solver = choose(design, l2, solver, purpose="fit").name if solver == "auto" \
+            else choice.name
+        self.solver_, self.solver_reason_ = choice.name, choice.reason
         theta0 = adopted.theta0
         finite0 = bool(np.all(np.isfinite(theta0)))
         try:
@@ -159,7 +180,9 @@ class Attributor:
         if adopted.feature_names is not None:
             model_.feature_names_in_ = adopted.feature_names
         self.model_ = model_
-        self._state = FittedState(loss, theta, res.hessian, res.factor)
+        loss.solver = choice.name  # refits (retrain) factorise as the effects do
+        state_class = KernelState if choice.name == "kernel" else FittedState
+        self._state = state_class(loss, theta, res.hessian, res.factor)
         factor = self._state.factor
         self.condition_number_ = factor.condition_estimate()
         self.scaled_condition_number_ = factor.scaled_condition_estimate()
@@ -240,7 +263,8 @@ class Attributor:
         if bound is None:
             out = deltas
         elif linearize:
-            out = bound.shape_result(deltas @ bound.jacobian_t(st.theta))
+            J = bound.jacobian_t(st.theta)
+            out = bound.shape_result(np.asarray(J.T @ deltas.T).T)  # J may be sparse
         else:
             out = bound.shape_result(self._plugin(bound, deltas))
         return out[0] if single else out

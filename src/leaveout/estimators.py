@@ -21,11 +21,12 @@ import time
 from functools import cached_property
 
 import numpy as np
+import scipy.sparse as sp
 from scipy import linalg
 
 from ._checkpoint import RefitStore
 from ._linear import LinearLoss
-from ._solve import factorize
+from .solvers import check_output, hessian_factor
 from ._warn import warn
 from .exceptions import (
     ConvergenceError,
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("if", "rif", "newton", "retrain")
 
+#: Largest n × p cache of H⁻¹x̃_i that removal sets fill (beyond it each set solves for its rows).
+B_CACHE_BYTES = 1 << 30
 #: 1 − h_i at or below this: removing row i makes the retained problem singular.
 SINGULAR_GAP = 1e-10
 #: 1 − h_i below this: warn that the removal is nearly singular.
@@ -64,6 +67,9 @@ class FittedState:
         H at θ̂ and its Cholesky factor when the fit already has them (``NewtonResult``).
     """
 
+    #: The solver whose factor this state works with (see leaveout.solvers).
+    solver = "primal"
+
     def __init__(self, loss: LinearLoss, theta: np.ndarray, hessian=None, factor=None):
         self.loss = loss
         self.design = loss.design
@@ -71,15 +77,16 @@ class FittedState:
         self.eta = loss.eta(theta)
         self.r = loss.row_gradient_scale(self.eta)
         self.w = loss.row_curvature(self.eta)
-        if hessian is None or factor is None:
-            hessian = loss.hessian(theta, self.eta)
-            factor = factorize(hessian)
+        if factor is None or getattr(factor, "kind", "primal") != self.solver or \
+                (self.solver == "primal" and hessian is None):
+            hessian, factor = hessian_factor(loss, theta, self.eta, self.solver)
         self.H = hessian
         self.factor = factor
 
     @cached_property
     def B(self) -> np.ndarray:
         """H⁻¹x̃_i for every row, as an array of shape (n_samples, n_params)."""
+        self._check_all_rows()
         out = np.empty((self.design.n_samples, self.design.n_params))
         for sl, rows in self.design.chunks():
             out[sl] = self.factor.solve(rows.T).T
@@ -129,10 +136,35 @@ class FittedState:
                 f"is large and sensitive to rounding.", HighLeverageWarning)
         return scale
 
+    def _check_all_rows(self) -> None:
+        check_output(self.design.n_samples, self.design.n_params,
+                     "The parameter effects of every row (n_samples x n_params)",
+                     "Ask for the effects on a target instead (effects(method, target=...): "
+                     "n_samples x m), or for chosen removal sets (remove=[...]).")
+
+    def _use_B(self) -> bool:
+        """Whether sets read rows of the cached B (n × p), or solve for their rows alone."""
+        return "B" in self.__dict__ or \
+            8.0 * self.design.n_samples * self.design.n_params <= B_CACHE_BYTES
+
+    def _combine(self, T: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Σ_{i∈T} c_i H⁻¹x̃_i = H⁻¹ X̃_Tᵀ c, shape (n_params,)."""
+        if self._use_B():
+            return c @ self.B[T]
+        return self.factor.solve(c @ self.design.rows(T))
+
+    def _cross(self, T: np.ndarray) -> np.ndarray:
+        """C = X̃_T H⁻¹ X̃_Tᵀ, shape (k, k)."""
+        X_T = self.design.rows(T)
+        if self._use_B():
+            return X_T @ self.B[T].T
+        return X_T @ self.factor.solve(X_T.T)
+
     # -- one row at a time ----------------------------------------------------------------------
     def per_row(self, method: str, checkpoint=None) -> np.ndarray:
         """Parameter effect of removing each row alone, shape (n_samples, n_params)."""
         if method == "retrain":
+            self._check_all_rows()
             return self.retrain([np.array([i]) for i in range(self.design.n_samples)], checkpoint)
         out = self.B * (self.r if method == "if" else self.rif_scale())[:, None]
         return self._nan_degenerate_rows(out)
@@ -143,10 +175,16 @@ class FittedState:
         Computed as (X̃ H⁻¹ J) scaled per row: never an n × p × m intermediate.
         """
         if method == "retrain":
-            return self.per_row("retrain", checkpoint) @ J
-        A = self.design.matmat(self.factor.solve(J))  # (n, m)
+            return np.asarray(J.T @ self.per_row("retrain", checkpoint).T).T
+        A = self._design_solve(J)  # (n, m)
         A *= (self.r if method == "if" else self.rif_scale())[:, None]
         return self._nan_degenerate_rows(A)
+
+    def _design_solve(self, J) -> np.ndarray:
+        """X̃ H⁻¹ J for J of shape (n_params, m), dense or sparse; result (n_samples, m)."""
+        if sp.issparse(J):
+            J = J.toarray()  # p × m, affordable whenever the primal form is
+        return self.design.matmat(self.factor.solve(J))
 
     # -- removals that leave no finite optimum ---------------------------------------------------
     @cached_property
@@ -210,31 +248,30 @@ class FittedState:
             if method == "newton":
                 out[k] = self._newton_set(T, k)
             else:
-                out[k] = coef[T] @ self.B[T]
+                out[k] = self._combine(T, coef[T])
         return out
 
     def _newton_set(self, T: np.ndarray, k: int) -> np.ndarray:
-        X_T = self.design.rows(T)                # (k, p)
         r_T, sw = self.r[T], np.sqrt(self.w[T])
-        if T.size > self.design.n_params:
+        if T.size > self.design.n_params and self.H is not None:
             # More rows than parameters: factorising H − H_T directly, O(kp² + p³), beats
             # the k × k Woodbury system, O(k²p + k³).
+            X_T = self.design.rows(T)            # (k, p)
             S = X_T * sw[:, None]
             try:
                 c = linalg.cho_factor(self.H - S.T @ S, lower=True, check_finite=False)
             except linalg.LinAlgError:
                 return self._singular_set(T, k)
             return linalg.cho_solve(c, r_T @ X_T, check_finite=False)
-        B_T = self.B[T]                          # (k, p): rows H⁻¹x̃_i
-        C = X_T @ B_T.T                          # X̃_T H⁻¹ X̃_Tᵀ, O(k²p)
+        C = self._cross(T)                       # X̃_T H⁻¹ X̃_Tᵀ, O(k²p)
         M = np.eye(T.size) - (sw[:, None] * C) * sw[None, :]
-        u = r_T @ B_T                            # H⁻¹ G
         try:
             cM = linalg.cho_factor(M, lower=True, check_finite=False)
         except linalg.LinAlgError:
             return self._singular_set(T, k)
         z = sw * linalg.cho_solve(cM, sw * (C @ r_T), check_finite=False)
-        return u + z @ B_T
+        # u + B_Tᵀ z with u = H⁻¹G = B_Tᵀ r_T: one combination of the rows' H⁻¹x̃_i.
+        return self._combine(T, r_T + z)
 
     def _singular_set(self, T: np.ndarray, k: int) -> np.ndarray:
         warn(
@@ -254,7 +291,8 @@ class FittedState:
         store = None
         if checkpoint is not None:
             loss = self.loss
-            store = RefitStore(checkpoint, (self.design.X, loss.y, loss.weights, self.theta),
+            store = RefitStore(checkpoint, (*self.design.state_arrays(), loss.y, loss.weights,
+                                            self.theta),
                                f"{loss.family.name}|{loss.l2!r}|{self.design.fit_intercept}")
         step = max(1, len(sets) // 10)
         for k, T in enumerate(sets):
@@ -277,6 +315,7 @@ class FittedState:
         loss = self.loss
         sub = LinearLoss(self.design.subset(keep), loss.family, loss.y[keep],
                          loss.weights[keep], loss.l2)
+        sub.solver = loss.solver
         t0 = time.perf_counter()
         try:
             theta = exact_fit(sub, self.theta).theta
@@ -287,3 +326,33 @@ class FittedState:
             return np.full(self.design.n_params, np.nan)
         logger.debug("refit of set %d (%d rows) in %.3fs", k, T.size, time.perf_counter() - t0)
         return theta
+
+
+class KernelState(FittedState):
+    """:class:`FittedState` with H⁻¹ in the kernel form (DESIGN.md §5, ``solvers.kernel``).
+
+    The same estimators; only the products with H⁻¹ differ: nothing p × p or n × p is formed
+    unless every row's parameter effect is asked for (then the n × p result itself).
+    """
+
+    solver = "kernel"
+
+    @cached_property
+    def B(self) -> np.ndarray:
+        self._check_all_rows()
+        return self.factor.row_solves()
+
+    @cached_property
+    def leverage(self) -> np.ndarray:
+        return 1.0 - self.factor.gap()
+
+    def _design_solve(self, J) -> np.ndarray:
+        return self.factor.design_solve(J)
+
+    def _combine(self, T: np.ndarray, c: np.ndarray) -> np.ndarray:
+        full = np.zeros(self.design.n_samples)
+        np.add.at(full, T, c)
+        return self.factor.solve_rows_t(full)
+
+    def _cross(self, T: np.ndarray) -> np.ndarray:
+        return self.factor.cross(T)

@@ -14,6 +14,7 @@ Each has ``reduce=None`` (one value per query row: the target has shape (m,)) or
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _validation as v
 from ._features import check_same_rows, feature_names
@@ -46,9 +47,14 @@ class Target:
         self.kind = kind
         check_same_rows(X, y, "the target's y")
         self.feature_names = feature_names(X)
-        self.X = np.array(v.check_X(X, name="the target's X", allow_empty_columns=True),
-                          dtype=np.float64, order="C", copy=True)  # later edits must not leak in
-        self.X.flags.writeable = False
+        Xq = v.check_X(X, name="the target's X", allow_empty_columns=True)
+        if sp.issparse(Xq):  # a new canonical CSR copy already: freeze it
+            for a in (Xq.data, Xq.indices, Xq.indptr):
+                a.flags.writeable = False
+            self.X = Xq
+        else:
+            self.X = np.array(Xq, dtype=np.float64, order="C", copy=True)  # edits must not leak
+            self.X.flags.writeable = False
         self._y_raw = y
         self.reduce = reduce
 
@@ -102,7 +108,7 @@ class BoundTarget:
 
     def _eta(self, theta):
         d = self.X.shape[1]
-        eta = self.X @ theta[:d]
+        eta = np.asarray(self.X @ theta[:d])
         if self.fit_intercept:
             eta = eta + theta[-1]
         return eta
@@ -155,6 +161,11 @@ class BoundTarget:
             if self.fit_intercept:
                 J[-1, 0] = dv.sum()
             return J
+        if sp.issparse(self.X):  # (d, m) sparse: columns x_q · dv_q, never densified here
+            Xt = sp.csc_matrix(self.X.T.multiply(dv[None, :]))
+            if self.fit_intercept:
+                Xt = sp.vstack([Xt, sp.csc_matrix(dv[None, :])], format="csc")
+            return Xt
         Xt = self.X.T * dv  # (d, m)
         if self.fit_intercept:
             Xt = np.vstack([Xt, dv[None, :]])
