@@ -12,6 +12,7 @@ from .exceptions import (
     HighLeverageWarning,
     IllConditionedWarning,
     LeaveoutWarning,
+    NewtonStepsWarning,
     PolishWarning,
     SingularHessianError,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "IllConditionedWarning",
     "LeaveoutWarning",
     "METHODS",
+    "NewtonStepsWarning",
     "PolishWarning",
     "SingularHessianError",
     "fit",

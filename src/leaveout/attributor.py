@@ -11,6 +11,7 @@ from ._design import make_design
 from ._features import check_feature_names, check_same_rows, feature_names
 from ._indices import check_indices
 from ._linear import LinearLoss
+from ._refine import Refinement, check_steps_tol, warn_not_contracting
 from ._warn import warn
 from .adapters import adopt
 from .estimators import METHODS, FittedState
@@ -83,6 +84,10 @@ class Attributor:
     polish_shift_ : float
         ‖θ̂ − θ₀‖ / max(‖θ₀‖, tiny): how far polishing moved the adopted parameters (inf when
         they were not finite and the model was refitted from scratch).
+    newton_info_ : NewtonInfo
+        Set by every ``effects("newton", ...)`` call: per set (or row), the steps taken, the
+        last relative update, the observed contraction ratio, and whether it converged or
+        failed to contract (see the ``steps`` parameter of :meth:`effects`).
     feature_names_in_ : ndarray of str or None
         The model's column names when it was fitted on a DataFrame; DataFrames passed as X or
         as a target's query rows must then have exactly these columns, in this order.
@@ -184,7 +189,8 @@ class Attributor:
         return self._state.leverage.copy()
 
     def effects(self, method: str = "rif", remove=None, target: Target | None = None, *,
-                linearize: bool | None = None, checkpoint=None):
+                linearize: bool | None = None, checkpoint=None, steps: int | None = None,
+                tol: float | None = None):
         """Change of the parameters (or of a target) when training rows are removed.
 
         Parameters
@@ -206,6 +212,18 @@ class Attributor:
             Only for ``retrain``: a directory where each finished refit is saved atomically.
             Rerunning the same call (same data and model) after an interruption reuses them and
             refits only the missing sets. Progress is logged (``logging``, INFO).
+        steps : int, optional
+            Only for ``newton``: the most steps per set (default 1, the Newton step alone,
+            unchanged). Each further step refreshes the gradient of the retained objective at
+            the current estimate — one pass over the data, O(np), plus solves with the
+            factorisation of H − H_T already built — and moves by (H − H_T)⁻¹ times it (a
+            chord iteration, converging to the exact refit). Also for ``remove=None`` (n
+            one-row removals, O(n²p) per step). How each set went is in
+            :attr:`newton_info_`; sets whose iteration does not contract raise a
+            :class:`~leaveout.NewtonStepsWarning` (no automatic refit: use ``retrain`` for them).
+        tol : float, optional
+            Only for ``newton``: stop a set early once an update is at most ``tol`` times its
+            estimate (relative, default 1e-10; 0 always takes ``steps`` steps).
 
         Returns
         -------
@@ -215,6 +233,7 @@ class Attributor:
             (``reduce="sum"``) the last axis is dropped.
         """
         method = v.check_method(method, METHODS)
+        steps, tol = check_steps_tol(method, steps, tol)
         bound = None
         if target is not None:
             bound = self._bind(target)
@@ -227,16 +246,20 @@ class Attributor:
         st = self._state
 
         if remove is None:
-            if bound is None:
-                return st.per_row(method, checkpoint)
-            if linearize:
-                return bound.shape_result(
-                    st.per_row_linear(method, bound.jacobian_t(st.theta), checkpoint))
-            deltas = st.per_row(method, checkpoint)
-            return bound.shape_result(self._plugin(bound, deltas))
+            sizes = np.ones(self.n_samples, dtype=np.intp)
+            record, refine = self._refinement(method, sizes, steps, tol)
+            if bound is not None and linearize:
+                out = st.per_row_linear(method, bound.jacobian_t(st.theta), checkpoint, refine)
+                return bound.shape_result(self._newton_done(record, out, sizes, "row"))
+            deltas = self._newton_done(record, st.per_row(method, checkpoint, refine), sizes,
+                                       "row")
+            return deltas if bound is None else bound.shape_result(self._plugin(bound, deltas))
 
         sets, single = check_indices(remove, self.n_samples)
-        deltas = st.sets(method, sets, checkpoint)
+        sizes = np.array([T.size for T in sets], dtype=np.intp)
+        record, refine = self._refinement(method, sizes, steps, tol)
+        deltas = self._newton_done(record, st.sets(method, sets, checkpoint, refine), sizes,
+                                   "set")
         if bound is None:
             out = deltas
         elif linearize:
@@ -244,6 +267,24 @@ class Attributor:
         else:
             out = bound.shape_result(self._plugin(bound, deltas))
         return out[0] if single else out
+
+    @staticmethod
+    def _refinement(method, sizes, steps, tol):
+        """(record, refine) of a call: the record of a ``newton`` call (None otherwise), and
+        what the estimators refine with (None unless ``steps > 1``: with ``steps=1`` the
+        Newton step's own code path runs, unchanged)."""
+        if method != "newton":
+            return None, None
+        record = Refinement(sizes.size, steps, tol)
+        return record, record.iterate
+
+    def _newton_done(self, record, out, sizes, what):
+        """``out`` unchanged; after a ``newton`` call, :attr:`newton_info_` set and sets that did
+        not contract warned about."""
+        if record is not None:
+            self.newton_info_ = record.info(out, sizes)
+            warn_not_contracting(self.newton_info_, what)
+        return out
 
     def _bind(self, target):
         if not isinstance(target, Target):
