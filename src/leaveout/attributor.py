@@ -356,3 +356,58 @@ class Attributor:
         sets, single = check_indices(remove, self.n_samples)
         thetas = self.params_ + self._state.sets("retrain", sets, checkpoint)
         return thetas[0] if single else thetas
+
+    # -- answers built on the estimators (DESIGN.md §9) ------------------------------------------
+    def _loo_args(self, method, checkpoint, caller):
+        method = v.check_method(method, METHODS)
+        if checkpoint is not None and method != "retrain":
+            raise ValueError(f"checkpoint applies to method='retrain' only (the other methods "
+                             f"are cheap); got method={method!r} in {caller}.")
+        return method
+
+    def loo_linear_predictor(self, method: str = "rif", *, checkpoint=None) -> np.ndarray:
+        """Each training row's own linear predictor η₋ᵢ = x̃_i·θ̂₋ᵢ when that row is left out.
+
+        Parameters
+        ----------
+        method : {"if", "rif", "newton", "retrain"}, default="rif"
+            ``"if"``: η_i + r_i q_i; ``"rif"`` (and ``"newton"``, identical for one row):
+            η_i + r_i q_i / (1 − h_i), with r_i = s_i ℓ'(η_i, y_i), q_i = x̃_iᵀH⁻¹x̃_i and
+            h_i = w_i q_i the leverage; ``"retrain"``: n exact refits (warm-started).  For
+            squared loss ``"rif"`` is exact (y_i − η₋ᵢ is the PRESS residual e_i / (1 − h_i)).
+        checkpoint : path-like, optional
+            Only for ``"retrain"``: a directory where each finished refit is saved atomically
+            and reused by a rerun (as in :meth:`effects`).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            NaN for a row whose removal alone is singular (leverage 1: ``HighLeverageWarning``)
+            or leaves no finite optimum (``DegenerateRemovalWarning``).  A row of zero sample
+            weight gets η₋ᵢ = η_i (removing it changes nothing).
+        """
+        from .loo import loo_linear_predictor
+
+        method = self._loo_args(method, checkpoint, "loo_linear_predictor")
+        return loo_linear_predictor(self._state, method, checkpoint)
+
+    def self_influence(self, method: str = "rif", *, checkpoint=None) -> np.ndarray:
+        """How much worse each training row is predicted when it is not trained on.
+
+        ℓ(η₋ᵢ, y_i) − ℓ(η_i, y_i) with η₋ᵢ from :meth:`loo_linear_predictor` (same ``method``
+        and ``checkpoint``).  The per-row loss ℓ is **not** multiplied by the sample weight s_i:
+        the weight enters through η₋ᵢ (a heavier row moves its own fit more), but the score is
+        in the units of one row's loss, so rows of different weights compare on one scale
+        (multiply by ``sample_weight`` yourself for the change of the weighted objective term).
+        Ranking rows by it, largest first, is the standard detector of mislabelled rows.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            NaN where :meth:`loo_linear_predictor` is NaN.
+        """
+        from .loo import loo_losses
+
+        method = self._loo_args(method, checkpoint, "self_influence")
+        loo, full = loo_losses(self._state, method, checkpoint)
+        return loo - full
