@@ -363,9 +363,8 @@ SKLEARN_CASES = [
     raises("sk-lasso", TypeError, "Lasso. Supported models:", sk(lm.Lasso)),
     raises("sk-sgdclassifier", TypeError, "SGDClassifier. Supported models:",
            sk(lambda: lm.SGDClassifier(loss="log_loss"))),
-    raises("sk-pipeline", TypeError, "Attributor(pipe[-1], pipe[:-1].transform(X), y)",
-           sk(lambda: __import__("sklearn.pipeline").pipeline.make_pipeline(
-               lm.LogisticRegression()))),
+    fine("sk-pipeline", sk(lambda: __import__("sklearn.pipeline").pipeline.make_pipeline(
+        lm.LogisticRegression(tol=1e-10))), close_to(sk(lambda: lm.LogisticRegression()))),
     raises("sk-logisticcv-norefit", TypeError, "with refit=False",
            sk(lambda: lm.LogisticRegressionCV(refit=False, Cs=3, cv=2, l1_ratios=(0.0,),
                                               use_legacy_attributes=False))),
@@ -707,8 +706,56 @@ def _ridge_with_alpha(alpha):
     return est
 
 
+# -- pipelines and labelled results (issue 12) ------------------------------------------------
+DFX = pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "city": np.where(X[:, 2] > 0, "Oslo", "Rome")})
+
+
+def _pipe(*steps):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    prep = ColumnTransformer([("num", StandardScaler(), ["a", "b"]),
+                              ("cat", OneHotEncoder(sparse_output=False), ["city"])])
+    return make_pipeline(prep, *steps)
+
+
+def pipe_att(then=lambda a: a, final=lambda: lm.LogisticRegression(tol=1e-12), fit=True):
+    def call():
+        pipe = _pipe(final())
+        if fit:
+            pipe.fit(DFX, Y)
+        return then(leaveout.Attributor(pipe, DFX, Y))
+    return call
+
+
+def _transformed_query(a):
+    prep = a.pipeline_[0]
+    Z = pd.DataFrame(prep.transform(DFX.iloc[:3]), columns=prep.get_feature_names_out())
+    return a.effects(target=targets.linear_predictor(Z))
+
+
+PIPELINE_CASES = [
+    fine("pipe-column-transformer", pipe_att()),
+    raises("pipe-transformed-query", ValueError, "have the pipeline's transformed columns",
+           pipe_att(_transformed_query)),
+    raises("pipe-query-missing-columns", ValueError,
+           "could not transform the target's query rows",
+           pipe_att(lambda a: a.effects(target=targets.linear_predictor(DFX[["a", "b"]])))),
+    raises("pipe-not-fitted", ValueError, "The Pipeline's transformers are not fitted",
+           pipe_att(fit=False)),
+    raises("pipe-unsupported-final-step", TypeError, "Cannot attribute a",
+           pipe_att(final=lambda: __import__("sklearn.svm").svm.LinearSVC())),
+    raises("top-bad-k", ValueError, "k must be an integer >= 1",
+           lambda: base_att().top(targets.linear_predictor(X[:2]), k=0)),
+    raises("frame-as-frame-not-bool", TypeError, "The 'as_frame' parameter of effects must be a bool",
+           eff("rif", as_frame="yes")),
+]
+
+
 CASES = (FIT_CASES + ATTRIBUTOR_CASES + SKLEARN_CASES + EFFECTS_CASES
-         + VALIDATION_HARDENING_CASES + CONSISTENCY_CASES + ANSWERS_CASES)
+         + VALIDATION_HARDENING_CASES + CONSISTENCY_CASES + PIPELINE_CASES
+         + ANSWERS_CASES)
 IDS = [c.id for c in CASES]
 
 
