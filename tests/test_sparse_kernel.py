@@ -169,3 +169,17 @@ def test_sparse_wide_fit_reaches_rounding_level_gradient():
     r = 1 / (1 + np.exp(-eta)) - y
     g = np.r_[Xs.T @ r + 0.5 * m.coef_, r.sum()]
     assert np.abs(g).max() < 1e-12
+
+
+def test_loo_and_glmcv_on_sparse_wide_data_match_dense_primal():
+    X, y, sw = wide_data("logistic", n=40, p=700, seed=11)
+    sw[3] = 0.0  # a zero-weight row: its q is solved for directly
+    m = leaveout.fit(X, y, l2=1.5, sample_weight=sw)
+    a_ref = leaveout.Attributor(m, X, y, sw, solver="primal")
+    att = leaveout.Attributor(m, sp.csr_matrix(X), y, sw)
+    assert att.solver_ == "kernel"
+    np.testing.assert_allclose(att.loo_linear_predictor("rif"),
+                               a_ref.loo_linear_predictor("rif"), rtol=1e-9, atol=1e-11)
+    cv = leaveout.GLMCV(l2s=[0.5, 5.0]).fit(sp.csr_matrix(X), y)
+    cv_ref = leaveout.GLMCV(l2s=[0.5, 5.0]).fit(X, y)
+    np.testing.assert_allclose(cv.loo_risk_, cv_ref.loo_risk_, rtol=1e-9)

@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy import linalg
 
+from . import _refine
 from ._checkpoint import RefitStore
 from ._linear import LinearLoss
 from .solvers import check_output, hessian_factor
@@ -153,6 +154,12 @@ class FittedState:
             return c @ self.B[T]
         return self.factor.solve(c @ self.design.rows(T))
 
+    def _rows_solved(self, T: np.ndarray) -> np.ndarray:
+        """B_T: H⁻¹x̃_i for the rows T, shape (k, n_params)."""
+        if self._use_B():
+            return self.B[T]
+        return self.factor.solve(self.design.rows(T).T).T
+
     def _cross(self, T: np.ndarray) -> np.ndarray:
         """C = X̃_T H⁻¹ X̃_Tᵀ, shape (k, k)."""
         X_T = self.design.rows(T)
@@ -161,21 +168,29 @@ class FittedState:
         return X_T @ self.factor.solve(X_T.T)
 
     # -- one row at a time ----------------------------------------------------------------------
-    def per_row(self, method: str, checkpoint=None) -> np.ndarray:
-        """Parameter effect of removing each row alone, shape (n_samples, n_params)."""
+    def per_row(self, method: str, checkpoint=None, refine=None) -> np.ndarray:
+        """Parameter effect of removing each row alone, shape (n_samples, n_params).
+
+        ``refine`` (a :class:`~leaveout._refine.Refinement`, ``newton`` only): refine the
+        Newton steps by chord iterations (see :mod:`leaveout._refine`) and record how.
+        """
         if method == "retrain":
             self._check_all_rows()
             return self.retrain([np.array([i]) for i in range(self.design.n_samples)], checkpoint)
         out = self.B * (self.r if method == "if" else self.rif_scale())[:, None]
+        if refine is not None:
+            return _refine.refine_rows(self, self._nan_degenerate_rows(out), refine)
         return self._nan_degenerate_rows(out)
 
-    def per_row_linear(self, method: str, J: np.ndarray, checkpoint=None) -> np.ndarray:
+    def per_row_linear(self, method: str, J: np.ndarray, checkpoint=None,
+                       refine=None) -> np.ndarray:
         """First-order target effects ∇fᵀΔ of removing each row, for J = ∇F of shape (p, m).
 
-        Computed as (X̃ H⁻¹ J) scaled per row: never an n × p × m intermediate.
+        Computed as (X̃ H⁻¹ J) scaled per row: never an n × p × m intermediate (refined Newton
+        steps, like retraining, go through their n × p parameter effects).
         """
-        if method == "retrain":
-            return np.asarray(J.T @ self.per_row("retrain", checkpoint).T).T
+        if method == "retrain" or refine is not None:
+            return np.asarray(J.T @ self.per_row(method, checkpoint, refine).T).T  # J may be sparse
         A = self._design_solve(J)  # (n, m)
         A *= (self.r if method == "if" else self.rif_scale())[:, None]
         return self._nan_degenerate_rows(A)
@@ -224,8 +239,13 @@ class FittedState:
         return out
 
     # -- sets ---------------------------------------------------------------------------------
-    def sets(self, method: str, sets: list[np.ndarray], checkpoint=None) -> np.ndarray:
-        """Parameter effect of removing each set, shape (len(sets), n_params)."""
+    def sets(self, method: str, sets: list[np.ndarray], checkpoint=None,
+             refine=None) -> np.ndarray:
+        """Parameter effect of removing each set, shape (len(sets), n_params).
+
+        ``refine`` (a :class:`~leaveout._refine.Refinement`, ``newton`` only): refine each
+        Newton step by chord iterations (see :mod:`leaveout._refine`) and record how.
+        """
         if method == "retrain":
             return self.retrain(sets, checkpoint)
         out = np.zeros((len(sets), self.design.n_params))
@@ -246,12 +266,12 @@ class FittedState:
                     DegenerateRemovalWarning)
                 continue
             if method == "newton":
-                out[k] = self._newton_set(T, k)
+                out[k] = self._newton_set(T, k, refine)
             else:
                 out[k] = self._combine(T, coef[T])
         return out
 
-    def _newton_set(self, T: np.ndarray, k: int) -> np.ndarray:
+    def _newton_set(self, T: np.ndarray, k: int, refine=None) -> np.ndarray:
         r_T, sw = self.r[T], np.sqrt(self.w[T])
         if T.size > self.design.n_params and self.H is not None:
             # More rows than parameters: factorising H − H_T directly, O(kp² + p³), beats
@@ -262,7 +282,10 @@ class FittedState:
                 c = linalg.cho_factor(self.H - S.T @ S, lower=True, check_finite=False)
             except linalg.LinAlgError:
                 return self._singular_set(T, k)
-            return linalg.cho_solve(c, r_T @ X_T, check_finite=False)
+            step = linalg.cho_solve(c, r_T @ X_T, check_finite=False)
+            if refine is None:
+                return step
+            return _refine.refine_set(self, T, X_T, step, _refine.direct_solver(c), refine, k)
         C = self._cross(T)                       # X̃_T H⁻¹ X̃_Tᵀ, O(k²p)
         M = np.eye(T.size) - (sw[:, None] * C) * sw[None, :]
         try:
@@ -271,7 +294,12 @@ class FittedState:
             return self._singular_set(T, k)
         z = sw * linalg.cho_solve(cM, sw * (C @ r_T), check_finite=False)
         # u + B_Tᵀ z with u = H⁻¹G = B_Tᵀ r_T: one combination of the rows' H⁻¹x̃_i.
-        return self._combine(T, r_T + z)
+        step = self._combine(T, r_T + z)
+        if refine is None:
+            return step
+        X_T = self.design.rows(T)
+        solve = _refine.woodbury_solver(self.factor, X_T, self._rows_solved(T), sw, cM)
+        return _refine.refine_set(self, T, X_T, step, solve, refine, k)
 
     def _singular_set(self, T: np.ndarray, k: int) -> np.ndarray:
         warn(
@@ -356,3 +384,6 @@ class KernelState(FittedState):
 
     def _cross(self, T: np.ndarray) -> np.ndarray:
         return self.factor.cross(T)
+
+    def _rows_solved(self, T: np.ndarray) -> np.ndarray:
+        return self.factor.solve(self.design.rows(T).T).T
