@@ -11,11 +11,12 @@ from ._design import make_design
 from ._features import check_feature_names, check_same_rows, feature_names
 from ._indices import check_indices
 from ._linear import LinearLoss
+from ._threads import reproducible
 from ._warn import warn
 from .adapters import adopt
 from .estimators import METHODS, FittedState
 from .exceptions import IllConditionedWarning, PolishWarning, SingularHessianError
-from .fitting import GLM, exact_fit
+from .fitting import GLM, NewtonResult, exact_fit
 from .targets import Target
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class Attributor:
     (200, 6)
     """
 
+    @reproducible
     def __init__(self, model, X, y, sample_weight=None, *, copy=True):
         adopted = adopt(model)
         check_feature_names(adopted.feature_names, feature_names(X), "X", adopted.source)
@@ -120,8 +122,13 @@ class Attributor:
         loss = LinearLoss(design, family, ya, sw, l2)
         theta0 = adopted.theta0
         finite0 = bool(np.all(np.isfinite(theta0)))
+        cache = getattr(model, "_fit_cache", None) if isinstance(model, GLM) else None
         try:
-            res = exact_fit(loss, theta0 if finite0 else None)
+            if finite0 and cache is not None and cache.matches(loss, theta0):
+                # A leaveout fit on these very data: its final Hessian and factor are θ̂'s.
+                res = NewtonResult(theta0, np.nan, np.nan, 0, cache.hessian, cache.factor)
+            else:
+                res = exact_fit(loss, theta0 if finite0 else None)
             theta = res.theta
         except SingularHessianError as exc:
             raise SingularHessianError(
@@ -179,10 +186,12 @@ class Attributor:
                 f"n_samples={self.n_samples}, n_params={self.n_params})")
 
     @property
+    @reproducible
     def leverage(self) -> np.ndarray:
         """Leverages h_i = w_i x̃_iᵀ H⁻¹ x̃_i, array of shape (n_samples,), each in [0, 1)."""
         return self._state.leverage.copy()
 
+    @reproducible
     def effects(self, method: str = "rif", remove=None, target: Target | None = None, *,
                 linearize: bool | None = None, checkpoint=None):
         """Change of the parameters (or of a target) when training rows are removed.
@@ -255,6 +264,7 @@ class Attributor:
         return target.bind(self.family, self.n_params - int(self.fit_intercept),
                            self.fit_intercept, self._y_map)
 
+    @reproducible
     def evaluate(self, target: Target, params=None) -> np.ndarray:
         """Value of ``target`` at θ̂, or at each row of ``params`` (k, n_params).
 
@@ -285,6 +295,7 @@ class Attributor:
         base = bound.value(self.params_)
         return bound.values(self.params_ + deltas) - base
 
+    @reproducible
     def retrain(self, remove, *, checkpoint=None) -> np.ndarray:
         """Exact parameters θ̂₋T after removing ``remove`` (same forms and ``checkpoint`` as in
         :meth:`effects`)."""

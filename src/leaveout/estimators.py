@@ -1,7 +1,7 @@
 """The estimators of the leave-T-out effect θ̂₋T − θ̂ (DESIGN.md §3) — the only place their formulas live.
 
 With r_i = s_i ℓ'(η_i, y_i), w_i = s_i ℓ''(η_i, y_i), per-row gradient g_i = r_i x̃_i, the Hessian H at
-θ̂ and B = H⁻¹X̃ᵀ (row i of ``B`` below is H⁻¹x̃_i), leverage h_i = w_i x̃_i·H⁻¹x̃_i:
+θ̂ and B = X̃H⁻¹ (row i of ``B`` below is H⁻¹x̃_i, computed in row chunks, never stored whole), leverage h_i = w_i x̃_i·H⁻¹x̃_i:
 
     if      Δ_T = Σ_{i∈T} H⁻¹ g_i                     = Σ_{i∈T} r_i B_i
     rif     Δ_T = Σ_{i∈T} H⁻¹ g_i / (1 − h_i)          = Σ_{i∈T} r_i B_i / (1 − h_i)
@@ -26,6 +26,7 @@ from scipy import linalg
 from ._checkpoint import RefitStore
 from ._linear import LinearLoss
 from ._solve import factorize
+from ._threads import map_chunks
 from ._warn import warn
 from .exceptions import (
     ConvergenceError,
@@ -43,6 +44,22 @@ METHODS = ("if", "rif", "newton", "retrain")
 SINGULAR_GAP = 1e-10
 #: 1 − h_i below this: warn that the removal is nearly singular.
 WARN_GAP = 1e-4
+
+
+def _row_sq_norms(Z: np.ndarray) -> np.ndarray:
+    """‖Z_i‖² for each row of Z (k, p), in a fixed order (no BLAS reduction)."""
+    return np.einsum("ij,ij->i", Z, Z)
+
+
+def _rif_scale(r: np.ndarray, h: np.ndarray):
+    """(r_i / (1 − h_i) with NaN where singular, singular mask, near-singular mask)."""
+    gap = 1.0 - h
+    singular = gap <= SINGULAR_GAP
+    near = (gap <= WARN_GAP) & ~singular
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = r / gap
+    scale[singular] = np.nan
+    return scale, singular, near
 
 
 def _names(idx, limit=10) -> str:
@@ -77,33 +94,30 @@ class FittedState:
         self.H = hessian
         self.factor = factor
 
-    @cached_property
-    def B(self) -> np.ndarray:
-        """H⁻¹x̃_i for every row, as an array of shape (n_samples, n_params)."""
-        out = np.empty((self.design.n_samples, self.design.n_params))
-        for sl, rows in self.design.chunks():
-            out[sl] = self.factor.solve(rows.T).T
-        return out
+    def solved_rows(self, T: np.ndarray) -> np.ndarray:
+        """H⁻¹x̃_i for the rows T, as an array of shape (len(T), n_params).
+
+        Computed on demand (no n × p cache): X̃_T L⁻ᵀ L⁻¹ by two triangular products.
+        """
+        rows = self.design.rows(T)
+        return self.factor.unwhiten_rows(self.factor.whiten_rows(rows))
 
     @cached_property
     def leverage(self) -> np.ndarray:
         """h_i = w_i x̃_i·H⁻¹x̃_i = w_i ‖L⁻¹x̃_i‖², shape (n_samples,); no n × p cache."""
         h = np.empty(self.design.n_samples)
-        for sl, rows in self.design.chunks():
-            Z = self.factor.solve_lower(rows.T)  # (p, chunk)
-            h[sl] = self.w[sl] * np.einsum("ij,ij->j", Z, Z)
+
+        def chunk(sl):
+            Z = self.design.rows_into(sl, np.empty((sl.stop - sl.start, self.design.n_params)))
+            h[sl] = self.w[sl] * _row_sq_norms(self.factor.whiten_rows(Z))
+
+        map_chunks(chunk, self.design.chunk_slices())
         return h
 
     @cached_property
     def _rif(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(r_i / (1 − h_i) with NaN where singular, singular mask, near-singular mask)."""
-        gap = 1.0 - self.leverage
-        singular = gap <= SINGULAR_GAP
-        near = (gap <= WARN_GAP) & ~singular
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = self.r / gap
-        scale[singular] = np.nan
-        return scale, singular, near
+        return _rif_scale(self.r, self.leverage)
 
     def rif_scale(self, rows: np.ndarray | None = None) -> np.ndarray:
         """r_i / (1 − h_i) for every row, NaN where removing row i alone is singular.
@@ -134,8 +148,32 @@ class FittedState:
         """Parameter effect of removing each row alone, shape (n_samples, n_params)."""
         if method == "retrain":
             return self.retrain([np.array([i]) for i in range(self.design.n_samples)], checkpoint)
-        out = self.B * (self.r if method == "if" else self.rif_scale())[:, None]
-        return self._nan_degenerate_rows(out)
+        return self._nan_degenerate_rows(self._per_row_params(method))
+
+    def _per_row_params(self, method: str) -> np.ndarray:
+        """r_i H⁻¹x̃_i (``if``) or r_i H⁻¹x̃_i / (1 − h_i) (``rif``) for every row, (n, n_params).
+
+        Written chunk by chunk straight into the result: the rows of X̃ are copied there,
+        whitened (Z = X̃ L⁻ᵀ, whose row norms give the leverages — cached on the way when not yet
+        known), unwhitened (Z L⁻¹ = rows of X̃ H⁻¹) and scaled.  No other n × p array.
+        """
+        n = self.design.n_samples
+        out = np.empty((n, self.design.n_params))
+        known = "leverage" in self.__dict__
+        h = self.__dict__["leverage"] if known else np.empty(n)
+        def chunk(sl):
+            Z = self.factor.whiten_rows(self.design.rows_into(sl, out[sl]))
+            if not known:
+                h[sl] = self.w[sl] * _row_sq_norms(Z)
+            self.factor.unwhiten_rows(Z)
+            Z *= (self.r[sl] if method == "if" else _rif_scale(self.r[sl], h[sl])[0])[:, None]
+
+        map_chunks(chunk, self.design.chunk_slices())
+        if not known:
+            self.__dict__["leverage"] = h
+        if method != "if":
+            self.rif_scale()  # its warnings
+        return out
 
     def per_row_linear(self, method: str, J: np.ndarray, checkpoint=None) -> np.ndarray:
         """First-order target effects ∇fᵀΔ of removing each row, for J = ∇F of shape (p, m).
@@ -144,8 +182,15 @@ class FittedState:
         """
         if method == "retrain":
             return self.per_row("retrain", checkpoint) @ J
-        A = self.design.matmat(self.factor.solve(J))  # (n, m)
-        A *= (self.r if method == "if" else self.rif_scale())[:, None]
+        V = self.factor.solve(J)                      # (p, m)
+        scale = self.r if method == "if" else self.rif_scale()
+        A = np.empty((self.design.n_samples, J.shape[1]))
+
+        def chunk(sl):
+            A[sl] = self.design.matmat(V, sl)
+            A[sl] *= scale[sl, None]
+
+        map_chunks(chunk, self.design.chunk_slices())
         return self._nan_degenerate_rows(A)
 
     # -- removals that leave no finite optimum ---------------------------------------------------
@@ -210,7 +255,7 @@ class FittedState:
             if method == "newton":
                 out[k] = self._newton_set(T, k)
             else:
-                out[k] = coef[T] @ self.B[T]
+                out[k] = self.factor.solve(self.design.rows(T).T @ coef[T])
         return out
 
     def _newton_set(self, T: np.ndarray, k: int) -> np.ndarray:
@@ -225,7 +270,7 @@ class FittedState:
             except linalg.LinAlgError:
                 return self._singular_set(T, k)
             return linalg.cho_solve(c, r_T @ X_T, check_finite=False)
-        B_T = self.B[T]                          # (k, p): rows H⁻¹x̃_i
+        B_T = self.solved_rows(T)                # (k, p): rows H⁻¹x̃_i
         C = X_T @ B_T.T                          # X̃_T H⁻¹ X̃_Tᵀ, O(k²p)
         M = np.eye(T.size) - (sw[:, None] * C) * sw[None, :]
         u = r_T @ B_T                            # H⁻¹ G
