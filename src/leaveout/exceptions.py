@@ -26,6 +26,11 @@ class DegenerateRemovalWarning(LeaveoutWarning):
     effect is infinite, so every estimate of it is returned as NaN."""
 
 
+class NewtonStepsWarning(LeaveoutWarning):
+    """The refined Newton iteration (``effects("newton", steps=k)``, k > 1) did not contract
+    for some sets: their estimates may be far from retraining; use ``method="retrain"``."""
+
+
 class IllConditionedWarning(LeaveoutWarning):
     """The Hessian is ill-conditioned: effects may carry large rounding errors."""
 
