@@ -13,6 +13,7 @@ from .exceptions import (
     IllConditionedWarning,
     LeaveoutWarning,
     PolishWarning,
+    SetLeverageWarning,
     SingularHessianError,
 )
 from .families import FAMILIES
@@ -31,6 +32,7 @@ __all__ = [
     "LeaveoutWarning",
     "METHODS",
     "PolishWarning",
+    "SetLeverageWarning",
     "SingularHessianError",
     "fit",
     "targets",
