@@ -8,9 +8,12 @@ import numpy as np
 
 from . import _validation as v
 from ._design import make_design
-from ._features import check_feature_names, check_same_rows, feature_names
+from ._features import check_feature_names, check_same_rows, feature_names, query_labels
+from ._frames import effects_frame, param_names, top_frame
 from ._indices import check_indices
 from ._linear import LinearLoss
+from ._pipeline import FixedTransform, is_pipeline
+from ._refine import Refinement, check_steps_tol, warn_not_contracting
 from ._warn import warn
 from .adapters import adopt
 from .estimators import METHODS, FittedState
@@ -47,13 +50,15 @@ class Attributor:
 
     Parameters
     ----------
-    model : leaveout.GLM or fitted scikit-learn estimator
+    model : leaveout.GLM, fitted scikit-learn estimator or Pipeline
         ``LogisticRegression`` (binary, L2), ``Ridge``, ``LinearRegression`` or
         ``PoissonRegressor``; converted to the sum convention (DESIGN.md §6) and polished by
         Newton steps to the exact optimum on ``(X, y, sample_weight)``.  λ and any class weights
-        are computed once, here, and held fixed for every removal.
+        are computed once, here, and held fixed for every removal.  A fitted ``Pipeline`` whose
+        last step is one of these is attributed in that step's feature space: its fitted
+        transformers are held fixed (a removal does not refit them).
     X : array-like of shape (n_samples, n_features)
-        The training rows the model was fitted on.
+        The training rows the model was fitted on (raw rows for a ``Pipeline``).
     y : array-like of shape (n_samples,)
         Training labels (class labels for a scikit-learn classifier).
     sample_weight : array-like of shape (n_samples,), optional
@@ -83,9 +88,22 @@ class Attributor:
     polish_shift_ : float
         ‖θ̂ − θ₀‖ / max(‖θ₀‖, tiny): how far polishing moved the adopted parameters (inf when
         they were not finite and the model was refitted from scratch).
+    newton_info_ : NewtonInfo
+        Set by every ``effects("newton", ...)`` call: per set (or row), the steps taken, the
+        last relative update, the observed contraction ratio, and whether it converged or
+        failed to contract (see the ``steps`` parameter of :meth:`effects`).
     feature_names_in_ : ndarray of str or None
         The model's column names when it was fitted on a DataFrame; DataFrames passed as X or
         as a target's query rows must then have exactly these columns, in this order.
+    param_names_ : list of str
+        A name per parameter: the feature names (the model's ``feature_names_in_``, a
+        pipeline's ``get_feature_names_out``, else ``x0, x1, ...``), then ``"intercept"``.
+    row_labels_ : ndarray or None
+        The pandas index of X (names of the training rows in labelled results), or None.
+    pipeline_ : sklearn Pipeline or None
+        The pipeline given as ``model``, if any.  Its last step is attributed on the output of
+        its fitted transformers, which are held fixed (not refitted for a removal); a target's
+        query rows are given raw and go through the same transformers.
 
     Examples
     --------
@@ -98,6 +116,13 @@ class Attributor:
     """
 
     def __init__(self, model, X, y, sample_weight=None, *, copy=True):
+        self.row_labels_ = query_labels(X)
+        pipe = None
+        if is_pipeline(model):  # attributed in its final estimator's space (leaveout._pipeline)
+            check_same_rows(X, y, "y")
+            check_same_rows(X, sample_weight, "sample_weight")
+            pipe = FixedTransform(model)
+            model, X = pipe.final, pipe.transform(X)
         adopted = adopt(model)
         check_feature_names(adopted.feature_names, feature_names(X), "X", adopted.source)
         check_same_rows(X, y, "y")
@@ -159,6 +184,12 @@ class Attributor:
         if adopted.feature_names is not None:
             model_.feature_names_in_ = adopted.feature_names
         self.model_ = model_
+        self._pipe = pipe
+        self.pipeline_ = None if pipe is None else pipe.pipeline
+        if pipe is not None:
+            self.feature_names_in_ = pipe.feature_names_in
+        out_names = adopted.feature_names if pipe is None else pipe.feature_names_out
+        self.param_names_ = param_names(out_names, Xa.shape[1], adopted.fit_intercept)
         self._state = FittedState(loss, theta, res.hessian, res.factor)
         factor = self._state.factor
         self.condition_number_ = factor.condition_estimate()
@@ -184,7 +215,8 @@ class Attributor:
         return self._state.leverage.copy()
 
     def effects(self, method: str = "rif", remove=None, target: Target | None = None, *,
-                linearize: bool | None = None, checkpoint=None):
+                linearize: bool | None = None, checkpoint=None, steps: int | None = None,
+                tol: float | None = None, as_frame: bool = False):
         """Change of the parameters (or of a target) when training rows are removed.
 
         Parameters
@@ -219,15 +251,38 @@ class Attributor:
             Only for ``retrain``: a directory where each finished refit is saved atomically.
             Rerunning the same call (same data and model) after an interruption reuses them and
             refits only the missing sets. Progress is logged (``logging``, INFO).
+        steps : int, optional
+            Only for ``newton``: the most steps per set (default 1, the Newton step alone,
+            unchanged). Each further step refreshes the gradient of the retained objective at
+            the current estimate — one pass over the data, O(np), plus solves with the
+            factorisation of H − H_T already built — and moves by (H − H_T)⁻¹ times it (a
+            chord iteration, converging to the exact refit). Also for ``remove=None`` (n
+            one-row removals, O(n²p) per step). How each set went is in
+            :attr:`newton_info_`; sets whose iteration does not contract raise a
+            :class:`~leaveout.NewtonStepsWarning` (no automatic refit: use ``retrain`` for them).
+        tol : float, optional
+            Only for ``newton``: stop a set early once an update is at most ``tol`` times its
+            estimate (relative, default 1e-10; 0 always takes ``steps`` steps).
+        as_frame : bool, default=False
+            Return a labelled pandas DataFrame (see Returns).
 
         Returns
         -------
-        ndarray
+        ndarray or DataFrame
             Without a target: (n_samples, n_params), (n_params,) or (n_sets, n_params).
             With a target of m values: (n_samples, m), (m,) or (n_sets, m); with a scalar target
             (``reduce="sum"``) the last axis is dropped.
+            With ``as_frame=True`` a DataFrame always: rows named by X's index (``remove=None``)
+            or numbered sets (index ``"set"``; one row for one set); columns named by
+            :attr:`param_names_` or by the target's query rows (their index, else 0..m-1; one
+            column for a scalar target).
         """
+        if v.check_bool(as_frame, "as_frame", "effects"):
+            out = self.effects(method, remove, target, linearize=linearize, checkpoint=checkpoint,
+                               steps=steps, tol=tol)
+            return effects_frame(self, out, remove, target)
         method = v.check_method(method, METHODS)
+        steps, tol = check_steps_tol(method, steps, tol)
         bound = None
         if target is not None:
             bound = self._bind(target)
@@ -240,16 +295,24 @@ class Attributor:
         st = self._state
 
         if remove is None:
-            if bound is None:
-                return st.per_row(method, checkpoint)
-            if linearize:
-                return bound.shape_result(
-                    st.per_row_linear(method, bound.jacobian_t(st.theta), checkpoint))
-            return bound.shape_result(st.per_row_plugin(
-                method, bound.query_t(), lambda D: bound.change(st.theta, D), checkpoint))
+            sizes = np.ones(self.n_samples, dtype=np.intp)
+            record, refine = self._refinement(method, sizes, steps, tol)
+            if bound is not None and linearize:
+                out = st.per_row_linear(method, bound.jacobian_t(st.theta), checkpoint, refine)
+                return bound.shape_result(self._newton_done(record, out, sizes, "row"))
+            if bound is not None and refine is None:  # plug-in in blocks of rows
+                out = st.per_row_plugin(method, bound.query_t(),
+                                        lambda D: bound.change(st.theta, D), checkpoint)
+                return bound.shape_result(self._newton_done(record, out, sizes, "row"))
+            deltas = self._newton_done(record, st.per_row(method, checkpoint, refine), sizes,
+                                       "row")
+            return deltas if bound is None else bound.shape_result(self._plugin(bound, deltas))
 
         sets, single = check_indices(remove, self.n_samples)
-        deltas = st.sets(method, sets, checkpoint)
+        sizes = np.array([T.size for T in sets], dtype=np.intp)
+        record, refine = self._refinement(method, sizes, steps, tol)
+        deltas = self._newton_done(record, st.sets(method, sets, checkpoint, refine), sizes,
+                                   "set")
         if bound is None:
             out = deltas
         elif linearize:
@@ -258,15 +321,63 @@ class Attributor:
             out = bound.shape_result(self._plugin(bound, deltas))
         return out[0] if single else out
 
+    @staticmethod
+    def _refinement(method, sizes, steps, tol):
+        """(record, refine) of a call: the record of a ``newton`` call (None otherwise), and
+        what the estimators refine with (None unless ``steps > 1``: with ``steps=1`` the
+        Newton step's own code path runs, unchanged)."""
+        if method != "newton":
+            return None, None
+        record = Refinement(sizes.size, steps, tol)
+        return record, record.iterate
+
+    def _newton_done(self, record, out, sizes, what):
+        """``out`` unchanged; after a ``newton`` call, :attr:`newton_info_` set and sets that did
+        not contract warned about."""
+        if record is not None:
+            self.newton_info_ = record.info(out, sizes)
+            warn_not_contracting(self.newton_info_, what)
+        return out
+
     def _bind(self, target):
         if not isinstance(target, Target):
             raise TypeError(
                 f"target must be made by leaveout.targets (linear_predictor, prediction or "
                 f"loss); got {type(target).__name__}.")
-        check_feature_names(self.feature_names_in_, target.feature_names, "The target's X",
-                            "model")
+        if self._pipe is not None:
+            target = self._pipe.transform_target(target)
+        else:
+            check_feature_names(self.feature_names_in_, target.feature_names, "The target's X",
+                                "model")
         return target.bind(self.family, self.n_params - int(self.fit_intercept),
                            self.fit_intercept, self._y_map)
+
+    def top(self, target: Target, k: int = 10, *, method: str = "rif", verify: bool = False):
+        """The k training rows whose removal moves each query's target most.
+
+        Parameters
+        ----------
+        target : Target
+            From :mod:`leaveout.targets`: one value per query row, or a scalar (one "query").
+        k : int, default=10
+            Rows per query (fewer when there are fewer training rows).
+        method : {"if", "rif", "newton", "retrain"}, default="rif"
+            The estimator of each single-row removal effect.
+        verify : bool, default=False
+            Also retrain without each listed row (one exact refit per distinct row) and give
+            the exact change of the target in a column ``"retrained"``.
+
+        Returns
+        -------
+        DataFrame
+            ``k`` rows per query, ranked by ``|effect|`` (largest first, ties in training order):
+            columns ``query`` (the query row's label), ``rank`` (1..k), ``train`` (the training
+            row's label: X's index, else its position), ``effect`` (the change of the target
+            when that row alone is removed, in the target's own units: for a prediction a
+            probability, for a linear predictor log-odds/the response/log-rate), ``method``, and
+            ``retrained`` with ``verify=True``.
+        """
+        return top_frame(self, target, k, method, verify)
 
     def evaluate(self, target: Target, params=None) -> np.ndarray:
         """Value of ``target`` at θ̂, or at each row of ``params`` (k, n_params).
@@ -326,3 +437,58 @@ class Attributor:
         sets, single = check_indices(remove, self.n_samples)
         lev = np.array([self._state.set_leverage(T) for T in sets])
         return float(lev[0]) if single else lev
+
+    # -- answers built on the estimators (DESIGN.md §9) ------------------------------------------
+    def _loo_args(self, method, checkpoint, caller):
+        method = v.check_method(method, METHODS)
+        if checkpoint is not None and method != "retrain":
+            raise ValueError(f"checkpoint applies to method='retrain' only (the other methods "
+                             f"are cheap); got method={method!r} in {caller}.")
+        return method
+
+    def loo_linear_predictor(self, method: str = "rif", *, checkpoint=None) -> np.ndarray:
+        """Each training row's own linear predictor η₋ᵢ = x̃_i·θ̂₋ᵢ when that row is left out.
+
+        Parameters
+        ----------
+        method : {"if", "rif", "newton", "retrain"}, default="rif"
+            ``"if"``: η_i + r_i q_i; ``"rif"`` (and ``"newton"``, identical for one row):
+            η_i + r_i q_i / (1 − h_i), with r_i = s_i ℓ'(η_i, y_i), q_i = x̃_iᵀH⁻¹x̃_i and
+            h_i = w_i q_i the leverage; ``"retrain"``: n exact refits (warm-started).  For
+            squared loss ``"rif"`` is exact (y_i − η₋ᵢ is the PRESS residual e_i / (1 − h_i)).
+        checkpoint : path-like, optional
+            Only for ``"retrain"``: a directory where each finished refit is saved atomically
+            and reused by a rerun (as in :meth:`effects`).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            NaN for a row whose removal alone is singular (leverage 1: ``HighLeverageWarning``)
+            or leaves no finite optimum (``DegenerateRemovalWarning``).  A row of zero sample
+            weight gets η₋ᵢ = η_i (removing it changes nothing).
+        """
+        from .loo import loo_linear_predictor
+
+        method = self._loo_args(method, checkpoint, "loo_linear_predictor")
+        return loo_linear_predictor(self._state, method, checkpoint)
+
+    def self_influence(self, method: str = "rif", *, checkpoint=None) -> np.ndarray:
+        """How much worse each training row is predicted when it is not trained on.
+
+        ℓ(η₋ᵢ, y_i) − ℓ(η_i, y_i) with η₋ᵢ from :meth:`loo_linear_predictor` (same ``method``
+        and ``checkpoint``).  The per-row loss ℓ is **not** multiplied by the sample weight s_i:
+        the weight enters through η₋ᵢ (a heavier row moves its own fit more), but the score is
+        in the units of one row's loss, so rows of different weights compare on one scale
+        (multiply by ``sample_weight`` yourself for the change of the weighted objective term).
+        Ranking rows by it, largest first, is the standard detector of mislabelled rows.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            NaN where :meth:`loo_linear_predictor` is NaN.
+        """
+        from .loo import loo_losses
+
+        method = self._loo_args(method, checkpoint, "self_influence")
+        loo, full = loo_losses(self._state, method, checkpoint)
+        return loo - full

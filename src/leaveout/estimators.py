@@ -23,6 +23,7 @@ from functools import cached_property
 import numpy as np
 from scipy import linalg
 
+from . import _refine
 from ._checkpoint import RefitStore
 from ._linear import LinearLoss
 from ._solve import factorize
@@ -139,20 +140,28 @@ class FittedState:
         return scale
 
     # -- one row at a time ----------------------------------------------------------------------
-    def per_row(self, method: str, checkpoint=None) -> np.ndarray:
-        """Parameter effect of removing each row alone, shape (n_samples, n_params)."""
+    def per_row(self, method: str, checkpoint=None, refine=None) -> np.ndarray:
+        """Parameter effect of removing each row alone, shape (n_samples, n_params).
+
+        ``refine`` (a :class:`~leaveout._refine.Refinement`, ``newton`` only): refine the
+        Newton steps by chord iterations (see :mod:`leaveout._refine`) and record how.
+        """
         if method == "retrain":
             return self.retrain([np.array([i]) for i in range(self.design.n_samples)], checkpoint)
         out = self.B * (self.r if method == "if" else self.rif_scale())[:, None]
+        if refine is not None:
+            return _refine.refine_rows(self, self._nan_degenerate_rows(out), refine)
         return self._nan_degenerate_rows(out)
 
-    def per_row_linear(self, method: str, J: np.ndarray, checkpoint=None) -> np.ndarray:
+    def per_row_linear(self, method: str, J: np.ndarray, checkpoint=None,
+                       refine=None) -> np.ndarray:
         """First-order target effects ∇fᵀΔ of removing each row, for J = ∇F of shape (p, m).
 
-        Computed as (X̃ H⁻¹ J) scaled per row: never an n × p × m intermediate.
+        Computed as (X̃ H⁻¹ J) scaled per row: never an n × p × m intermediate (refined Newton
+        steps, like retraining, go through their n × p parameter effects).
         """
-        if method == "retrain":
-            return self.per_row("retrain", checkpoint) @ J
+        if method == "retrain" or refine is not None:
+            return self.per_row(method, checkpoint, refine) @ J
         A = self.design.matmat(self.factor.solve(J))  # (n, m)
         A *= (self.r if method == "if" else self.rif_scale())[:, None]
         return self._nan_degenerate_rows(A)
@@ -222,8 +231,13 @@ class FittedState:
         return out
 
     # -- sets ---------------------------------------------------------------------------------
-    def sets(self, method: str, sets: list[np.ndarray], checkpoint=None) -> np.ndarray:
-        """Parameter effect of removing each set, shape (len(sets), n_params)."""
+    def sets(self, method: str, sets: list[np.ndarray], checkpoint=None,
+             refine=None) -> np.ndarray:
+        """Parameter effect of removing each set, shape (len(sets), n_params).
+
+        ``refine`` (a :class:`~leaveout._refine.Refinement`, ``newton`` only): refine each
+        Newton step by chord iterations (see :mod:`leaveout._refine`) and record how.
+        """
         if method == "retrain":
             return self.retrain(sets, checkpoint)
         out = np.zeros((len(sets), self.design.n_params))
@@ -246,7 +260,7 @@ class FittedState:
                     DegenerateRemovalWarning)
                 continue
             if method == "newton":
-                out[k] = self._newton_set(T, k)
+                out[k] = self._newton_set(T, k, refine)
             else:
                 out[k] = coef[T] @ self.B[T]
         return out
@@ -286,7 +300,7 @@ class FittedState:
             f"or 'retrain'. att.set_leverage(remove) gives the value per set.",
             SetLeverageWarning)
 
-    def _newton_set(self, T: np.ndarray, k: int) -> np.ndarray:
+    def _newton_set(self, T: np.ndarray, k: int, refine=None) -> np.ndarray:
         X_T = self.design.rows(T)                # (k, p)
         r_T, sw = self.r[T], np.sqrt(self.w[T])
         if T.size > self.design.n_params:
@@ -297,7 +311,10 @@ class FittedState:
                 c = linalg.cho_factor(self.H - S.T @ S, lower=True, check_finite=False)
             except linalg.LinAlgError:
                 return self._singular_set(T, k)
-            return linalg.cho_solve(c, r_T @ X_T, check_finite=False)
+            step = linalg.cho_solve(c, r_T @ X_T, check_finite=False)
+            if refine is None:
+                return step
+            return _refine.refine_set(self, T, X_T, step, _refine.direct_solver(c), refine, k)
         B_T = self.B[T]                          # (k, p): rows H⁻¹x̃_i
         C = X_T @ B_T.T                          # X̃_T H⁻¹ X̃_Tᵀ, O(k²p)
         M = np.eye(T.size) - (sw[:, None] * C) * sw[None, :]
@@ -307,7 +324,10 @@ class FittedState:
         except linalg.LinAlgError:
             return self._singular_set(T, k)
         z = sw * linalg.cho_solve(cM, sw * (C @ r_T), check_finite=False)
-        return u + z @ B_T
+        if refine is None:
+            return u + z @ B_T
+        solve = _refine.woodbury_solver(self.factor, X_T, B_T, sw, cM)
+        return _refine.refine_set(self, T, X_T, u + z @ B_T, solve, refine, k)
 
     def _singular_set(self, T: np.ndarray, k: int) -> np.ndarray:
         warn(

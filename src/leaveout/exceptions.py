@@ -32,6 +32,11 @@ class SetLeverageWarning(LeaveoutWarning):
     ``"newton"`` accounts for them."""
 
 
+class NewtonStepsWarning(LeaveoutWarning):
+    """The refined Newton iteration (``effects("newton", steps=k)``, k > 1) did not contract
+    for some sets: their estimates may be far from retraining; use ``method="retrain"``."""
+
+
 class IllConditionedWarning(LeaveoutWarning):
     """The Hessian is ill-conditioned: effects may carry large rounding errors."""
 

@@ -289,7 +289,8 @@ class GLM:
         """Set constructor parameters (checked at the next ``fit``); returns self."""
         unknown = sorted(set(params) - set(self._PARAMS))
         if unknown:
-            raise ValueError(f"Invalid parameter(s) {unknown} for GLM; valid parameters are "
+            raise ValueError(f"Invalid parameter(s) {unknown} for {type(self).__name__}; valid "
+                             f"parameters are "
                              f"{list(self._PARAMS)}.")
         for name, value in params.items():
             setattr(self, name, value)
@@ -322,13 +323,7 @@ class GLM:
         ``warm_start`` : optional ndarray of shape (n_params,) to start Newton from.
         """
         family, l2, fit_intercept = self._validated()
-        names = feature_names(X)
-        check_same_rows(X, y, "y")
-        check_same_rows(X, sample_weight, "sample_weight")
-        Xa = v.check_X(X, allow_empty_columns=fit_intercept)
-        ya = v.check_y(y, Xa.shape[0], family)
-        sw = v.check_sample_weight(sample_weight, Xa.shape[0])
-        design = make_design(Xa, fit_intercept)
+        names, Xa, ya, sw, design = training_data(X, y, sample_weight, family, fit_intercept)
         loss = LinearLoss(design, family, ya, sw, l2)
         if warm_start is None:
             theta0 = None
@@ -410,6 +405,17 @@ class GLM:
         losses = self.loss(X, y)
         sw = v.check_sample_weight(sample_weight, losses.shape[0])
         return -float(np.dot(sw, losses) / sw.sum())
+
+
+def training_data(X, y, sample_weight, family, fit_intercept: bool):
+    """Validate a fit's inputs once: (feature names or None, X, y, weights, design)."""
+    names = feature_names(X)
+    check_same_rows(X, y, "y")
+    check_same_rows(X, sample_weight, "sample_weight")
+    Xa = v.check_X(X, allow_empty_columns=fit_intercept)
+    ya = v.check_y(y, Xa.shape[0], family)
+    sw = v.check_sample_weight(sample_weight, Xa.shape[0])
+    return names, Xa, ya, sw, make_design(Xa, fit_intercept)
 
 
 def _check_warm_start(warm_start, n_params: int) -> np.ndarray:

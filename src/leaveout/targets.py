@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as v
-from ._features import check_same_rows, feature_names
+from ._features import check_same_rows, feature_names, query_labels
 from ._finite import check_finite_result
 
 _KINDS = ("linear_predictor", "prediction", "loss")
@@ -36,6 +36,11 @@ class Target:
     reduce : {None, "sum", "mean"}
     feature_names : ndarray of str or None
         The query rows' column names when given as a DataFrame (checked against the model's).
+    index : ndarray or None
+        The query rows' pandas index labels (names of the query rows in labelled results).
+    raw : DataFrame or None
+        A copy of the query rows as given, when a DataFrame (an Attributor of a ``Pipeline``
+        transforms these; they may then have non-numeric columns).
     """
 
     def __init__(self, kind: str, X, y=None, reduce=None):
@@ -46,20 +51,35 @@ class Target:
         self.kind = kind
         check_same_rows(X, y, "the target's y")
         self.feature_names = feature_names(X)
-        self.X = np.array(v.check_X(X, name="the target's X", allow_empty_columns=True),
-                          dtype=np.float64, order="C", copy=True)  # later edits must not leak in
-        self.X.flags.writeable = False
+        self.index = query_labels(X)
+        # A DataFrame is also kept as given (a deep copy): an Attributor of a Pipeline passes it
+        # through the pipeline's fitted transformers, which may need its raw (e.g. string) columns.
+        self.raw = X.copy(deep=True) if hasattr(X, "iloc") and getattr(X, "ndim", 0) == 2 else None
+        self._error = None
+        try:
+            self.X = np.array(v.check_X(X, name="the target's X", allow_empty_columns=True),
+                              dtype=np.float64, order="C", copy=True)  # later edits must not leak in
+            self.X.flags.writeable = False
+        except (TypeError, ValueError) as exc:
+            if self.raw is None:
+                raise
+            self.X, self._error = None, exc  # raised when bound to a model without a pipeline
         self._y_raw = y
         self.reduce = reduce
 
     @property
+    def n_rows(self) -> int:
+        """Number of query rows m."""
+        return len(self.raw) if self.X is None else self.X.shape[0]
+
+    @property
     def shape(self) -> tuple:
         """Shape of f(θ): ``(m,)`` per query row, or ``()`` when reduced."""
-        return () if self.reduce else (self.X.shape[0],)
+        return () if self.reduce else (self.n_rows,)
 
     def __repr__(self) -> str:
         red = f", reduce={self.reduce!r}" if self.reduce else ""
-        return f"targets.{self.kind}(<{self.X.shape[0]} query rows>{red})"
+        return f"targets.{self.kind}(<{self.n_rows} query rows>{red})"
 
     def bind(self, family, n_features: int, fit_intercept: bool,
              y_map=None) -> "BoundTarget":
@@ -68,6 +88,8 @@ class Target:
         ``y_map`` maps the model's labels to the family's domain (for an adopted classifier,
         its ``classes_`` to 0/1), exactly as for the training labels.
         """
+        if self.X is None:
+            raise self._error
         if self.X.shape[1] != n_features:
             raise ValueError(
                 f"The target's query rows have {self.X.shape[1]} features, but the model has "
