@@ -240,9 +240,22 @@ class Attributor:
         target : Target, optional
             A target from :mod:`leaveout.targets`. Without one, effects are on the parameters.
         linearize : bool, optional
-            How a target's change is computed from Δθ: ``True`` — first order, ∇f(θ̂)·Δθ;
-            ``False`` — plug-in, f(θ̂ + Δθ) − f(θ̂) (for ``retrain`` the exact change).
-            Default: ``False`` for ``retrain``, ``True`` otherwise.
+            How a target's change is computed from Δθ: ``False`` (the default) — plug-in,
+            f(θ̂ + Δθ) − f(θ̂) (for ``retrain`` the exact change); ``True`` — first order,
+            ∇f(θ̂)·Δθ (additive over rows, one solve for a scalar target).  The default is the
+            plug-in for every method and every form of ``remove``, on evidence from real
+            data against exact retraining (``benchmarks/calibrate_defaults.py``: sklearn's
+            breast_cancer and diabetes, statsmodels' fair, anes96, randhie; l2 = 1):
+
+            - removal sets (whole category levels, 1–50 % of n, test loss by ``newton``):
+              median relative error 0.6–3.9 % plug-in vs 22–66 % first order, with every
+              sign right plug-in and 80–89 % to first order;
+            - single rows (``remove=None``, 300 rows per dataset, ``rif``): total test loss
+              0.00–0.10 % plug-in vs 0.2–5.9 % first order; summed test probabilities both
+              ≤ 0.1 %.
+
+            Per-row plug-in costs O(n·p·m) for m query rows even when the target is a sum
+            (first order: O(n·p)), computed in blocks of rows, never n × m at once.
         checkpoint : path-like, optional
             Only for ``retrain``: a directory where each finished refit is saved atomically.
             Rerunning the same call (same data and model) after an interruption reuses them and
@@ -283,7 +296,7 @@ class Attributor:
         if target is not None:
             bound = self._bind(target)
         if linearize is None:
-            linearize = method != "retrain"
+            linearize = False  # plug-in: see the docstring for the evidence
         linearize = v.check_bool(linearize, "linearize", "effects")
         if checkpoint is not None and method != "retrain":
             raise ValueError(f"checkpoint applies to method='retrain' only (the other methods "
@@ -295,6 +308,10 @@ class Attributor:
             record, refine = self._refinement(method, sizes, steps, tol)
             if bound is not None and linearize:
                 out = st.per_row_linear(method, bound.jacobian_t(st.theta), checkpoint, refine)
+                return bound.shape_result(self._newton_done(record, out, sizes, "row"))
+            if bound is not None and refine is None:  # plug-in in blocks of rows
+                out = st.per_row_plugin(method, bound.query_t(),
+                                        lambda D: bound.change(st.theta, D), checkpoint)
                 return bound.shape_result(self._newton_done(record, out, sizes, "row"))
             deltas = self._newton_done(record, st.per_row(method, checkpoint, refine), sizes,
                                        "row")
@@ -399,8 +416,7 @@ class Attributor:
         return bound.shape_result(bound.values(P))
 
     def _plugin(self, bound, deltas):
-        base = bound.value(self.params_)
-        return bound.values(self.params_ + deltas) - base
+        return bound.change(self.params_, deltas @ bound.query_t())
 
     @reproducible
     def retrain(self, remove, *, checkpoint=None) -> np.ndarray:
@@ -409,6 +425,29 @@ class Attributor:
         sets, single = check_indices(remove, self.n_samples)
         thetas = self.params_ + self._state.sets("retrain", sets, checkpoint)
         return thetas[0] if single else thetas
+
+    def set_leverage(self, remove):
+        """Set leverage of each removal set: the largest eigenvalue of
+        W_T^½ X̃_T H⁻¹ X̃_Tᵀ W_T^½ (k × k for a set of k rows).
+
+        It is h_i for a single row and lies in [0, 1]: the fraction of the curvature in the
+        most affected direction that the set supplies.  Additive estimates (``"if"``,
+        ``"rif"``) ignore the interactions inside a set; they break down as it grows (see
+        :data:`leaveout.attributor.SET_LEVERAGE_WARN`), while ``"newton"`` accounts for them.
+
+        Parameters
+        ----------
+        remove : sequence of int, boolean mask, or list of those
+            The same forms as in :meth:`effects`.
+
+        Returns
+        -------
+        float or ndarray of shape (n_sets,)
+            A float for one set, an array for a list of sets.
+        """
+        sets, single = check_indices(remove, self.n_samples)
+        lev = np.array([self._state.set_leverage(T) for T in sets])
+        return float(lev[0]) if single else lev
 
     # -- answers built on the estimators (DESIGN.md §9) ------------------------------------------
     def _loo_args(self, method, checkpoint, caller):
