@@ -892,9 +892,37 @@ NEWTON_STEPS_CASES = [
           eff("newton", remove=np.flatnonzero(Y == 1), steps=5), nan=True, check=all_nan),
 ]
 
+def _plugin_of(method, remove, target):
+    def check(result):
+        att = base_att()
+        delta = att.effects(method, remove=remove)
+        want = att.evaluate(target, att.params_ + delta) - att.evaluate(target)
+        np.testing.assert_allclose(result, want, rtol=1e-10)
+    return check
+
+
+_TEST_LOSS = targets.loss(X[:5], Y[:5], reduce="sum")
+HALF = list(range(20))                                    # 20 of the 40 rows: set leverage ≈ 0.9
+
+# Issue 7: no silent wrong answers.
+TRUST_CASES = [
+    fine("eff-target-default-plugin-set",
+         eff("newton", remove=[1, 2, 3], target=_TEST_LOSS),
+         _plugin_of("newton", [1, 2, 3], _TEST_LOSS)),
+    fine("eff-target-default-plugin-per-row",
+         eff("rif", target=_TEST_LOSS), _plugin_of("rif", None, _TEST_LOSS)),
+    warns("eff-rif-large-set-leverage", leaveout.SetLeverageWarning,
+          "the additive 'rif' estimate ignores", eff("rif", remove=HALF)),
+    warns("eff-if-large-set-leverage-list", leaveout.SetLeverageWarning,
+          "1 of 2 sets (largest: set 1)", eff("if", remove=[[0, 1], HALF])),
+    fine("eff-newton-large-set-leverage", eff("newton", remove=HALF)),
+    raises("setlev-out-of-range", ValueError, "out of range for 40 training rows",
+           lambda: base_att().set_leverage([40])),
+]
+
 CASES = (FIT_CASES + ATTRIBUTOR_CASES + SKLEARN_CASES + EFFECTS_CASES
          + VALIDATION_HARDENING_CASES + CONSISTENCY_CASES + PIPELINE_CASES
-         + ANSWERS_CASES + NEWTON_STEPS_CASES + SPARSE_CASES)
+         + ANSWERS_CASES + NEWTON_STEPS_CASES + TRUST_CASES + SPARSE_CASES)
 IDS = [c.id for c in CASES]
 
 

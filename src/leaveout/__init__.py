@@ -16,6 +16,7 @@ from .exceptions import (
     NewtonStepsWarning,
     PolishWarning,
     ProblemTooLargeError,
+    SetLeverageWarning,
     SingularHessianError,
 )
 from .families import FAMILIES
@@ -37,6 +38,7 @@ __all__ = [
     "NewtonStepsWarning",
     "PolishWarning",
     "ProblemTooLargeError",
+    "SetLeverageWarning",
     "SingularHessianError",
     "fit",
     "targets",

@@ -295,7 +295,7 @@ def refine_rows(state, deltas: np.ndarray, rec: Refinement) -> np.ndarray:
     """
     loss, design = state.loss, state.design
     n = design.n_samples
-    B, h, w = state.B, state.leverage, state.w
+    h, w = state.leverage, state.w
     m = max(1, min(n, BLOCK_ELEMENTS // max(n, 1)))
     for start in range(0, n, m):
         stop = min(start + m, n)
@@ -312,7 +312,7 @@ def refine_rows(state, deltas: np.ndarray, rec: Refinement) -> np.ndarray:
             G -= (R[idx, np.arange(idx.size)][:, None] * X_i).T    # drop each row's own term
             U = state.factor.solve(G)                              # (p, a)
             a = np.einsum("ij,ji->i", X_i, U) * w[idx] / (1.0 - h[idx])
-            return U.T + a[:, None] * B[idx], G.T
+            return U.T + a[:, None] * state.solved_rows(idx), G.T
 
         g0 = state.r[start:stop, None] * design.rows(rows)
         chord(deltas[start:stop], g0, refresh, rec, rows)  # a view: refined in place

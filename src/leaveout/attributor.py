@@ -13,13 +13,14 @@ from ._features import check_feature_names, check_same_rows, feature_names, quer
 from ._frames import effects_frame, param_names, top_frame
 from ._indices import check_indices
 from ._linear import LinearLoss
+from ._threads import reproducible
 from ._pipeline import FixedTransform, is_pipeline
 from ._refine import Refinement, check_steps_tol, warn_not_contracting
 from ._warn import warn
 from .adapters import adopt
 from .estimators import METHODS, FittedState, KernelState
 from .exceptions import IllConditionedWarning, PolishWarning, SingularHessianError
-from .fitting import GLM, exact_fit
+from .fitting import GLM, NewtonResult, exact_fit
 from .solvers import SOLVERS, choose
 from .targets import Target
 
@@ -130,6 +131,7 @@ class Attributor:
     (200, 6)
     """
 
+    @reproducible
     def __init__(self, model, X, y, sample_weight=None, *, copy=True, solver="auto"):
         self.row_labels_ = query_labels(X)
         pipe = None
@@ -166,8 +168,13 @@ class Attributor:
         self.solver_, self.solver_reason_ = choice.name, choice.reason
         theta0 = adopted.theta0
         finite0 = bool(np.all(np.isfinite(theta0)))
+        cache = getattr(model, "_fit_cache", None) if isinstance(model, GLM) else None
         try:
-            res = exact_fit(loss, theta0 if finite0 else None)
+            if finite0 and cache is not None and cache.matches(loss, theta0):
+                # A leaveout fit on these very data: its final Hessian and factor are θ̂'s.
+                res = NewtonResult(theta0, np.nan, np.nan, 0, cache.hessian, cache.factor)
+            else:
+                res = exact_fit(loss, theta0 if finite0 else None)
             theta = res.theta
         except SingularHessianError as exc:
             raise SingularHessianError(
@@ -233,10 +240,12 @@ class Attributor:
                 f"n_samples={self.n_samples}, n_params={self.n_params})")
 
     @property
+    @reproducible
     def leverage(self) -> np.ndarray:
         """Leverages h_i = w_i x̃_iᵀ H⁻¹ x̃_i, array of shape (n_samples,), each in [0, 1)."""
         return self._state.leverage.copy()
 
+    @reproducible
     def effects(self, method: str = "rif", remove=None, target: Target | None = None, *,
                 linearize: bool | None = None, checkpoint=None, steps: int | None = None,
                 tol: float | None = None, as_frame: bool = False):
@@ -254,9 +263,22 @@ class Attributor:
         target : Target, optional
             A target from :mod:`leaveout.targets`. Without one, effects are on the parameters.
         linearize : bool, optional
-            How a target's change is computed from Δθ: ``True`` — first order, ∇f(θ̂)·Δθ;
-            ``False`` — plug-in, f(θ̂ + Δθ) − f(θ̂) (for ``retrain`` the exact change).
-            Default: ``False`` for ``retrain``, ``True`` otherwise.
+            How a target's change is computed from Δθ: ``False`` (the default) — plug-in,
+            f(θ̂ + Δθ) − f(θ̂) (for ``retrain`` the exact change); ``True`` — first order,
+            ∇f(θ̂)·Δθ (additive over rows, one solve for a scalar target).  The default is the
+            plug-in for every method and every form of ``remove``, on evidence from real
+            data against exact retraining (``benchmarks/calibrate_defaults.py``: sklearn's
+            breast_cancer and diabetes, statsmodels' fair, anes96, randhie; l2 = 1):
+
+            - removal sets (whole category levels, 1–50 % of n, test loss by ``newton``):
+              median relative error 0.6–3.9 % plug-in vs 22–66 % first order, with every
+              sign right plug-in and 80–89 % to first order;
+            - single rows (``remove=None``, 300 rows per dataset, ``rif``): total test loss
+              0.00–0.10 % plug-in vs 0.2–5.9 % first order; summed test probabilities both
+              ≤ 0.1 %.
+
+            Per-row plug-in costs O(n·p·m) for m query rows even when the target is a sum
+            (first order: O(n·p)), computed in blocks of rows, never n × m at once.
         checkpoint : path-like, optional
             Only for ``retrain``: a directory where each finished refit is saved atomically.
             Rerunning the same call (same data and model) after an interruption reuses them and
@@ -297,7 +319,7 @@ class Attributor:
         if target is not None:
             bound = self._bind(target)
         if linearize is None:
-            linearize = method != "retrain"
+            linearize = False  # plug-in: see the docstring for the evidence
         linearize = v.check_bool(linearize, "linearize", "effects")
         if checkpoint is not None and method != "retrain":
             raise ValueError(f"checkpoint applies to method='retrain' only (the other methods "
@@ -309,6 +331,10 @@ class Attributor:
             record, refine = self._refinement(method, sizes, steps, tol)
             if bound is not None and linearize:
                 out = st.per_row_linear(method, bound.jacobian_t(st.theta), checkpoint, refine)
+                return bound.shape_result(self._newton_done(record, out, sizes, "row"))
+            if bound is not None and refine is None:  # plug-in in blocks of rows
+                out = st.per_row_plugin(method, bound.query_t(),
+                                        lambda D: bound.change(st.theta, D), checkpoint)
                 return bound.shape_result(self._newton_done(record, out, sizes, "row"))
             deltas = self._newton_done(record, st.per_row(method, checkpoint, refine), sizes,
                                        "row")
@@ -386,6 +412,7 @@ class Attributor:
         """
         return top_frame(self, target, k, method, verify)
 
+    @reproducible
     def evaluate(self, target: Target, params=None) -> np.ndarray:
         """Value of ``target`` at θ̂, or at each row of ``params`` (k, n_params).
 
@@ -413,15 +440,38 @@ class Attributor:
         return bound.shape_result(bound.values(P))
 
     def _plugin(self, bound, deltas):
-        base = bound.value(self.params_)
-        return bound.values(self.params_ + deltas) - base
+        return bound.change(self.params_, np.asarray(bound.query_t().T @ deltas.T).T)
 
+    @reproducible
     def retrain(self, remove, *, checkpoint=None) -> np.ndarray:
         """Exact parameters θ̂₋T after removing ``remove`` (same forms and ``checkpoint`` as in
         :meth:`effects`)."""
         sets, single = check_indices(remove, self.n_samples)
         thetas = self.params_ + self._state.sets("retrain", sets, checkpoint)
         return thetas[0] if single else thetas
+
+    def set_leverage(self, remove):
+        """Set leverage of each removal set: the largest eigenvalue of
+        W_T^½ X̃_T H⁻¹ X̃_Tᵀ W_T^½ (k × k for a set of k rows).
+
+        It is h_i for a single row and lies in [0, 1]: the fraction of the curvature in the
+        most affected direction that the set supplies.  Additive estimates (``"if"``,
+        ``"rif"``) ignore the interactions inside a set; they break down as it grows (see
+        :data:`leaveout.attributor.SET_LEVERAGE_WARN`), while ``"newton"`` accounts for them.
+
+        Parameters
+        ----------
+        remove : sequence of int, boolean mask, or list of those
+            The same forms as in :meth:`effects`.
+
+        Returns
+        -------
+        float or ndarray of shape (n_sets,)
+            A float for one set, an array for a list of sets.
+        """
+        sets, single = check_indices(remove, self.n_samples)
+        lev = np.array([self._state.set_leverage(T) for T in sets])
+        return float(lev[0]) if single else lev
 
     # -- answers built on the estimators (DESIGN.md §9) ------------------------------------------
     def _loo_args(self, method, checkpoint, caller):

@@ -170,6 +170,34 @@ class BoundTarget:
         return np.stack([self.value(t) for t in thetas]) if len(thetas) else \
             np.zeros((0, 1 if self.scalar else self.X.shape[0]))
 
+    def query_t(self) -> np.ndarray:
+        """The query rows x̃_q as columns, shape (p, m): X̃_q Δθ is the shift of their η."""
+        Q = self.X.T
+        if sp.issparse(Q):  # sparse query rows stay sparse: (p, m) CSC
+            ones = sp.csc_matrix(np.ones((1, self.X.shape[0])))
+            return sp.vstack([Q, ones], format="csc") if self.fit_intercept else sp.csc_matrix(Q)
+        if self.fit_intercept:
+            Q = np.vstack([Q, np.ones((1, self.X.shape[0]))])
+        return Q
+
+    def change(self, theta: np.ndarray, D: np.ndarray) -> np.ndarray:
+        """Plug-in change f(θ + Δ_k) − f(θ) for each row of D (k, m), D_k = X̃_q Δ_k.
+
+        Differences are taken per query row before any sum (no cancellation between rows);
+        result (k, m_out).  Rows of D with NaN (undefined removals) give NaN; overflow at a
+        finite D raises ValueError.
+        """
+        eta = self._eta(theta)
+        with np.errstate(over="ignore", invalid="ignore"):
+            vals = self._per_row(eta[None, :] + D) - self._per_row(eta)[None, :]
+            if self.scalar:
+                vals = vals @ self._weights[:, None]
+        finite = np.all(np.isfinite(D), axis=1)
+        if not finite.all():
+            vals[~finite] = np.nan
+        check_finite_result(vals[finite], f"the target ({self.target.kind})")
+        return vals
+
     def jacobian_t(self, theta: np.ndarray) -> np.ndarray:
         """∇f(θ) as a (p, m_out) matrix (m_out = 1 for a scalar target)."""
         with np.errstate(over="ignore", invalid="ignore"):

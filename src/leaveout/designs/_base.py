@@ -12,7 +12,9 @@ methods, so a new backend (sparse, chunked, Dask) is one small module implementi
 ``abs_matvec / abs_rmatvec`` |X̃| v and |X̃|ᵀ c (sizes of the terms summed, for rounding bounds)
 ``weighted_gram(w)``        X̃ᵀ diag(w) X̃, dense (n_params, n_params): the primal Hessian's data part
 ``rows(idx)``               dense X̃[idx], (len(idx), n_params)
-``chunks()``                ``(slice, dense rows)`` over the rows, at most ``chunk_rows`` at a time
+``rows_into(sl, out)``      dense X̃[sl] written into ``out`` (a slice of rows)
+``chunk_slices()``          row slices of at most ``chunk_rows(n_params)`` rows, in order
+``chunks()``                ``(slice, dense rows)`` over those slices
 ``subset(keep)``            the design on the rows ``keep``
 ``nnz``                     stored entries of X (the cost unit of a product with X)
 ``kernel()``                K = X Xᵀ, dense (n, n) (no intercept: the kernel form borders it)
@@ -73,10 +75,17 @@ class Design:
             out[-1] = v.sum()
         return out
 
-    def chunks(self):
-        """Yield ``(slice, rows)`` over the design, ``rows`` dense X̃ of at most
-        ``chunk_rows(n_params)`` rows (CHUNK_ROWS, fewer for wide designs)."""
+    def chunk_slices(self):
+        """Row slices of at most ``chunk_rows(n_params)`` rows covering the design, in order.
+
+        Fixed by the shape alone (never by the number of threads), so chunked results are
+        reproducible.
+        """
         step = chunk_rows(self.n_params)
         for start in range(0, self.n_samples, step):
-            sl = slice(start, min(start + step, self.n_samples))
-            yield sl, self.rows(np.arange(sl.start, sl.stop))
+            yield slice(start, min(start + step, self.n_samples))
+
+    def chunks(self):
+        """Yield ``(slice, rows)`` over the design, ``rows`` dense X̃ of a chunk's rows."""
+        for sl in self.chunk_slices():
+            yield sl, self.rows_into(sl, np.empty((sl.stop - sl.start, self.n_params)))

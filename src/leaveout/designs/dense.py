@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._threads import sum_chunks
 from ._base import CHUNK_ROWS, KERNEL_BLOCK, Design
 
 
@@ -24,9 +25,9 @@ class DenseDesign(Design):
             eta += theta[-1]
         return eta
 
-    def matmat(self, V: np.ndarray) -> np.ndarray:
-        """X̃ V for V of shape (n_params, m); result (n_samples, m)."""
-        out = self.X @ V[: self.n_features]
+    def matmat(self, V: np.ndarray, sl: slice = slice(None)) -> np.ndarray:
+        """X̃[sl] V for V of shape (n_params, m); result (rows in sl, m) (default: all rows)."""
+        out = self.X[sl] @ V[: self.n_features]
         if self.fit_intercept:
             out += V[-1]
         return out
@@ -62,27 +63,34 @@ class DenseDesign(Design):
         return out
 
     def weighted_gram(self, w: np.ndarray) -> np.ndarray:
-        """X̃ᵀ diag(w) X̃, shape (n_params, n_params), accumulated over row chunks."""
-        p, d = self.n_params, self.n_features
-        G = np.zeros((p, p))
-        for start in range(0, self.n_samples, CHUNK_ROWS):
-            Xc = self.X[start : start + CHUNK_ROWS]
-            wc = w[start : start + CHUNK_ROWS]
-            # w ≥ 0 always (curvatures times sample weights): SᵀS with S = W^{1/2}X lets
-            # NumPy use a symmetric rank-k update, half the work of a general product.
-            S = Xc * np.sqrt(wc)[:, None]
-            G[:d, :d] += S.T @ S
-            if self.fit_intercept:
-                G[:d, d] += Xc.T @ wc
-                G[d, d] += wc.sum()
-        if self.fit_intercept:
-            G[d, :d] = G[:d, d]
-        return G
+        """X̃ᵀ diag(w) X̃, shape (n_params, n_params), accumulated over row chunks.
+
+        w ≥ 0 always (curvatures times sample weights): each chunk S = W^{1/2} X̃ (intercept
+        column included) contributes SᵀS, which NumPy computes by a symmetric rank-k update
+        (``syrk``: half the flops of a general product, ≈ one ``X.T @ X`` in all).  Chunks are
+        added in order (the same bits on any number of threads; see leaveout._threads).
+        """
+        p = self.n_params
+        sw = np.sqrt(w)
+
+        def part(sl):
+            S = self.rows_into(sl, np.empty((sl.stop - sl.start, p)))
+            S *= sw[sl, None]
+            return S.T @ S
+
+        return sum_chunks(part, self.chunk_slices(), np.zeros((p, p)))
 
     def rows(self, idx: np.ndarray) -> np.ndarray:
         """Dense rows X̃[idx], shape (len(idx), n_params)."""
         out = np.empty((len(idx), self.n_params))
         out[:, : self.n_features] = self.X[idx]
+        if self.fit_intercept:
+            out[:, -1] = 1.0
+        return out
+
+    def rows_into(self, sl: slice, out: np.ndarray) -> np.ndarray:
+        """Write the dense rows X̃[sl] into ``out`` (shape (rows in sl, n_params)); return it."""
+        out[:, : self.n_features] = self.X[sl]
         if self.fit_intercept:
             out[:, -1] = 1.0
         return out

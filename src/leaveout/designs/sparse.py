@@ -50,9 +50,9 @@ class SparseDesign(Design):
             eta = eta + theta[-1]
         return eta
 
-    def matmat(self, V: np.ndarray) -> np.ndarray:
-        """X̃ V for V of shape (n_params, m); result (n_samples, m)."""
-        out = _dense(self.X @ V[: self.n_features])
+    def matmat(self, V: np.ndarray, sl: slice = slice(None)) -> np.ndarray:
+        """X̃[sl] V for V of shape (n_params, m); result (rows in sl, m) (default: all rows)."""
+        out = _dense(self.X[sl] @ V[: self.n_features])
         if self.fit_intercept:
             out = out + _dense(V[-1:]).ravel()
         return out
@@ -98,6 +98,13 @@ class SparseDesign(Design):
         """Dense rows X̃[idx], shape (len(idx), n_params)."""
         out = np.empty((len(idx), self.n_params))
         out[:, : self.n_features] = self.X[idx].toarray()
+        if self.fit_intercept:
+            out[:, -1] = 1.0
+        return out
+
+    def rows_into(self, sl: slice, out: np.ndarray) -> np.ndarray:
+        """Write the dense rows X̃[sl] into ``out`` (shape (rows in sl, n_params)); return it."""
+        out[:, : self.n_features] = self.X[sl].toarray()
         if self.fit_intercept:
             out[:, -1] = 1.0
         return out
