@@ -778,9 +778,81 @@ PIPELINE_CASES = [
 ]
 
 
+# -- refined Newton steps (effects("newton", steps=k)) ----------------------------------------
+def poisson_zeros_removed(steps):
+    """Poisson with 30 zero counts and 10 counts of 10: removing the zeros quadruples the rate."""
+    Xp = np.random.default_rng(1).normal(size=(40, 2)) * 0.1
+    yp = np.where(np.arange(40) < 30, 0.0, 10.0)
+    att = leaveout.Attributor(leaveout.fit(Xp, yp, family="poisson", l2=1.0), Xp, yp)
+    return lambda: att.effects("newton", remove=np.arange(30), steps=steps)
+
+
+def squared_steps_exact(result):
+    retrain = att_of(X, YS, family="squared",
+                     then=lambda a: a.effects("retrain", remove=[1, 5, 9]))()
+    np.testing.assert_allclose(result, retrain, rtol=1e-9)
+
+
+NEWTON_STEPS_CASES = [
+    raises("eff-steps-with-rif", ValueError, "steps applies to method='newton' only",
+           eff("rif", remove=[1], steps=3)),
+    raises("eff-tol-with-retrain", ValueError, "tol applies to method='newton' only",
+           eff("retrain", remove=[1], tol=1e-6)),
+    raises("eff-steps-zero", ValueError, "The 'steps' parameter of effects must be a positive int",
+           eff("newton", remove=[1], steps=0)),
+    raises("eff-steps-float", TypeError, "The 'steps' parameter of effects must be a positive int",
+           eff("newton", remove=[1], steps=2.5)),
+    raises("eff-steps-bool", TypeError, "Got True (bool) instead",
+           eff("newton", remove=[1], steps=True)),
+    raises("eff-tol-negative", ValueError, "The 'tol' parameter of effects must be a float in [0, inf)",
+           eff("newton", remove=[1], steps=3, tol=-1e-3)),
+    raises("eff-tol-nan", ValueError, "Got nan instead",
+           eff("newton", remove=[1], steps=3, tol=float("nan"))),
+    raises("eff-tol-string", TypeError, "The 'tol' parameter of effects must be a float",
+           eff("newton", remove=[1], steps=3, tol="1e-6")),
+    fine("eff-steps-squared-stays-exact",
+         att_of(X, YS, family="squared",
+                then=lambda a: a.effects("newton", remove=[1, 5, 9], steps=5)),
+         check=squared_steps_exact),
+    fine("eff-steps-empty-set", eff("newton", remove=[], steps=5), check=is_zero),
+    warns("eff-steps-not-contracting", leaveout.NewtonStepsWarning,
+          "1 did not contract (an update grew", poisson_zeros_removed(5)),
+    warns("eff-steps-leaves-one-class", DegenerateRemovalWarning,
+          "leaves data with no finite optimum",
+          eff("newton", remove=np.flatnonzero(Y == 1), steps=5), nan=True, check=all_nan),
+]
+
+def _plugin_of(method, remove, target):
+    def check(result):
+        att = base_att()
+        delta = att.effects(method, remove=remove)
+        want = att.evaluate(target, att.params_ + delta) - att.evaluate(target)
+        np.testing.assert_allclose(result, want, rtol=1e-10)
+    return check
+
+
+_TEST_LOSS = targets.loss(X[:5], Y[:5], reduce="sum")
+HALF = list(range(20))                                    # 20 of the 40 rows: set leverage ≈ 0.9
+
+# Issue 7: no silent wrong answers.
+TRUST_CASES = [
+    fine("eff-target-default-plugin-set",
+         eff("newton", remove=[1, 2, 3], target=_TEST_LOSS),
+         _plugin_of("newton", [1, 2, 3], _TEST_LOSS)),
+    fine("eff-target-default-plugin-per-row",
+         eff("rif", target=_TEST_LOSS), _plugin_of("rif", None, _TEST_LOSS)),
+    warns("eff-rif-large-set-leverage", leaveout.SetLeverageWarning,
+          "the additive 'rif' estimate ignores", eff("rif", remove=HALF)),
+    warns("eff-if-large-set-leverage-list", leaveout.SetLeverageWarning,
+          "1 of 2 sets (largest: set 1)", eff("if", remove=[[0, 1], HALF])),
+    fine("eff-newton-large-set-leverage", eff("newton", remove=HALF)),
+    raises("setlev-out-of-range", ValueError, "out of range for 40 training rows",
+           lambda: base_att().set_leverage([40])),
+]
+
 CASES = (FIT_CASES + ATTRIBUTOR_CASES + SKLEARN_CASES + EFFECTS_CASES
          + VALIDATION_HARDENING_CASES + CONSISTENCY_CASES + PIPELINE_CASES
-         + ANSWERS_CASES)
+         + ANSWERS_CASES + NEWTON_STEPS_CASES + TRUST_CASES)
 IDS = [c.id for c in CASES]
 
 

@@ -13,7 +13,9 @@ from .exceptions import (
     HighLeverageWarning,
     IllConditionedWarning,
     LeaveoutWarning,
+    NewtonStepsWarning,
     PolishWarning,
+    SetLeverageWarning,
     SingularHessianError,
 )
 from .families import FAMILIES
@@ -32,7 +34,9 @@ __all__ = [
     "IllConditionedWarning",
     "LeaveoutWarning",
     "METHODS",
+    "NewtonStepsWarning",
     "PolishWarning",
+    "SetLeverageWarning",
     "SingularHessianError",
     "fit",
     "targets",
