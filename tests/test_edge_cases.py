@@ -684,6 +684,31 @@ ANSWERS_CASES = [
           _wide_squared_cv([1.0, 0.0, 10.0]), nan=True, check=_nan_at_1),
     raises("cv-no-fittable-penalty", ValueError, "could not score any of the 1 penalties",
            _wide_squared_cv([0.0])),
+    raises("coef-unknown-name", ValueError, "targets.coefficient('age'): the model has no "
+           "parameter of that name", lambda: base_att().evaluate(targets.coefficient("age"))),
+    raises("coef-index-out-of-range", ValueError, "targets.coefficient(4) is out of range",
+           lambda: base_att().evaluate(targets.coefficient(4))),
+    raises("coef-negative-index", ValueError, "targets.coefficient index must be >= 0",
+           lambda: targets.coefficient(-1)),
+    raises("coef-float-index", TypeError, "takes a parameter's index (int) or a feature name",
+           lambda: targets.coefficient(0.0)),
+    raises("audit-vector-target", ValueError, "smallest_removal needs a scalar target",
+           lambda: base_att().smallest_removal(targets.prediction(X[:3]))),
+    raises("audit-zero-budget", ValueError, "max_rows must be between 1 and the number of "
+           "training rows (40); got 0",
+           lambda: base_att().smallest_removal(targets.coefficient(0), max_rows=0)),
+    raises("audit-budget-above-n", ValueError, "got 41",
+           lambda: base_att().smallest_removal(targets.coefficient(0), max_rows=41)),
+    raises("audit-nan-threshold", ValueError, "threshold must be None (sign flip) or a finite "
+           "number", lambda: base_att().smallest_removal(targets.coefficient(0),
+                                                         threshold=np.nan)),
+    raises("audit-at-threshold", ValueError, "The target already equals the threshold",
+           lambda: base_att().smallest_removal(targets.coefficient(0),
+                                               threshold=float(base_att().params_[0]))),
+    fine("audit-no-flip-in-budget",
+         lambda: base_att().smallest_removal(targets.coefficient(0), max_rows=1),
+         lambda r: (not r.flipped and r.size == 1 and np.isfinite(r.actual)) or
+         pytest.fail(str(r))),
 ]
 
 
@@ -932,6 +957,8 @@ def _arrays(result):
         return [result.params_]
     if isinstance(result, leaveout.Attributor):
         return [result.params_, result.leverage, result.effects("rif")]
+    if type(result).__name__ == "RemovalAudit":
+        return [result.rows, np.array([result.predicted, result.actual])]
     if isinstance(result, tuple):
         return [np.asarray(r, dtype=float) for r in result]
     return [np.asarray(result, dtype=float)]
