@@ -38,10 +38,10 @@ def test_output_files_and_columns(study):
                  "fig_scatter_test_loss.png", "data/breast_cancer.npz", "sets/breast_cancer.npz"):
         assert (out / name).exists(), name
     assert list(df.columns[: len(COLUMNS)]) == list(COLUMNS)
-    assert set(df["method"]) == {"if", "rif", "newton"}
+    assert set(df["method"]) == {"if", "rif", "newton", "newton5"}
     assert set(df["target"]) == {"test_loss", "test_prediction"}
     n_sets = len(json.loads((out / "sets/breast_cancer.json").read_text())["sets"])
-    assert len(df) == n_sets * 3 * 2
+    assert len(df) == n_sets * 4 * 2
     assert np.isfinite(df[["predicted", "actual"]].to_numpy()).all()
     with np.load(out / "sets/breast_cancer.npz") as z:
         assert sorted(map(int, z.files)) == sorted(set(df["set_id"]))
@@ -90,7 +90,13 @@ def test_independent_audit_of_sampled_rows(study):
         elif row["method"] == "rif":
             d = ((r[T] / (1 - h[T]))[:, None] * HiA[T]).sum(axis=0)
         else:
-            d = np.linalg.solve(H - A[T].T @ (A[T] * w[T, None]), G)
+            J = H - A[T].T @ (A[T] * w[T, None])
+            d = np.linalg.solve(J, G)
+            if row["method"] == "newton5":  # four chord steps on the retained objective
+                for _ in range(4):
+                    t = th + d
+                    pk = 1 / (1 + np.exp(-A[keep] @ t))
+                    d = d - np.linalg.solve(J, A[keep].T @ (pk - y[keep]) + P @ t)
         np.testing.assert_allclose(row["predicted"], grads[row["target"]] @ d, rtol=1e-6,
                                    atol=1e-9)
 
@@ -232,7 +238,8 @@ def test_rerun_with_changed_recipe_or_data_is_refused(small, tmp_path, monkeypat
     out, cache, _ = _copy(small, tmp_path)
     cfg = BenchConfig(cache_dir=str(cache), **SMALL)
     monkeypatch.setattr(_resume, "RECIPE_VERSION", config.RECIPE_VERSION + 1)
-    with pytest.raises(ValueError, match=r"another configuration \(recipe 1 vs 2"):
+    v = config.RECIPE_VERSION
+    with pytest.raises(ValueError, match=rf"another configuration \(recipe {v} vs {v + 1}"):
         run_bench(out, cfg)
     monkeypatch.undo()
     plan = out / "sets/breast_cancer.json"

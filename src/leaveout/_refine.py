@@ -25,6 +25,7 @@ refit costs a fit per set, which the caller of a cheap estimator must choose kno
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -46,8 +47,6 @@ ROUNDING_FLOOR = 1e-8
 #: its limit of convergence (curvature changing about 1.5-fold or more).
 SLOW_RATIO = 0.5
 SLOW_ERROR = 0.01
-#: Elements of the n × m blocks of linear predictors that per-row refinement holds at once.
-BLOCK_ELEMENTS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -179,63 +178,60 @@ class Refinement:
                           self.contracting, self.tol)
 
 
-def chord(delta: np.ndarray, g0: np.ndarray, refresh, rec: Refinement, at) -> np.ndarray:
-    """Run the chord iteration on the Newton steps ``delta`` in place; fill ``rec[at]``.
+def chord(delta: np.ndarray, g0: np.ndarray, refresh, rec: Refinement, k: int) -> np.ndarray:
+    """Run the chord iteration from the Newton step ``delta`` of removal ``k``; fill ``rec[k]``.
 
     Successive updates are compared in the energy norm of J = H − H_T, ‖d‖_J = √(dᵀJd) = √(d·g)
     for d = J⁻¹g (free: both are in hand).  The linearised iteration e ↦ (I − J⁻¹H̄)e is
     self-adjoint in that norm, so its update ratio there tends to the contraction factor and
     reaches 1 only when the iteration stops contracting (in the Euclidean norm a converging
-    iteration may show a transient ratio above 1).
+    iteration may show a transient ratio above 1).  Scalar bookkeeping: one removal at a time
+    (per-call overhead matters next to an O(np) refresh on small data).
 
     Parameters
     ----------
-    delta : ndarray of shape (m, n_params)
-        Δ⁰ = J⁻¹g0 of m removals (their Newton steps); overwritten with the refined estimates.
-    g0 : ndarray of shape (m, n_params)
-        Σ_{i∈T} g_i of each removal (= −∇L₋T(θ̂)).
+    delta : ndarray of shape (n_params,)
+        Δ⁰ = J⁻¹g0, the Newton step.
+    g0 : ndarray of shape (n_params,)
+        Σ_{i∈T} g_i (= −∇L₋T(θ̂)).
     refresh : callable
-        ``refresh(active, D)`` → (J⁻¹g, g) with g = ∇L₋T(θ̂ + D), both of shape
-        (len(active), n_params), for the removals ``active`` (indices into the m) at the
-        estimates ``D``.
+        ``refresh(D)`` → (J⁻¹g, g) with g = ∇L₋T(θ̂ + D), each of shape (n_params,).
     rec : Refinement
-        The call's steps and tol; receives the outcome.
-    at : ndarray of int, shape (m,)
-        Where the m removals are in ``rec``.
+        The call's steps and tol; receives the outcome as entry ``k``.
+
+    Returns
+    -------
+    ndarray of shape (n_params,)
+        The refined estimate (a new array).
     """
-    tol = rec.tol
+    if not np.isfinite(delta).all():
+        return delta  # a singular removal: NaN, no step taken
+    rec.steps[k] = 1
+    if not delta.any():  # no gradient on T: θ̂ is the retained optimum
+        rec.rel_update[k], rec.converged[k] = 0.0, True
+        return delta
+    prev = math.sqrt(abs(float(delta @ g0)))  # ‖Δ⁰‖_J
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        prev = np.sqrt(np.abs(np.einsum("ij,ij->i", delta, g0)))  # ‖Δ⁰‖_J
-        finite = np.isfinite(delta).all(axis=1)
-        rec.steps[at[finite]] = 1
-        zero = finite & ~delta.any(axis=1)  # no gradient on T: θ̂ is the retained optimum
-        rec.rel_update[at[zero]] = 0.0
-        rec.converged[at[zero]] = True
-        active = np.flatnonzero(finite & ~zero)
         for _ in range(rec.max_steps - 1):
-            if active.size == 0:
-                break
-            step, g = refresh(active, delta[active])
-            energy = np.sqrt(np.abs(np.einsum("ij,ij->i", step, g)))
-            new = delta[active] - step
-            rel = np.linalg.norm(step, axis=1) / np.linalg.norm(new, axis=1)
-            ratio = energy / prev[active]
-            ok = np.isfinite(rel) & np.isfinite(ratio)
-            rel, ratio = np.where(ok, rel, np.inf), np.where(ok, ratio, np.inf)
-            grew = ratio >= 1.0
-            noise = grew & (rel <= ROUNDING_FLOOR)   # rounding noise, not divergence
-            failed = grew & ~noise
-            done = ~grew & (rel <= tol)
-            apply = ~grew
-            where = at[active]
-            rec.ratio[where] = ratio
-            rec.rel_update[where] = rel
-            delta[active[apply]] = new[apply]
-            rec.steps[where[apply]] += 1
-            rec.converged[where[done | noise]] = True
-            rec.contracting[where[failed]] = False
-            prev[active[apply]] = energy[apply]
-            active = active[apply & ~done]
+            step, g = refresh(delta)
+            energy = math.sqrt(abs(float(step @ g)))
+            new = delta - step
+            rel = float(np.linalg.norm(step)) / float(np.linalg.norm(new))
+            ratio = energy / prev if prev > 0 else math.inf
+            if not (math.isfinite(rel) and math.isfinite(ratio)):
+                rel = ratio = math.inf
+            rec.ratio[k], rec.rel_update[k] = ratio, rel
+            if ratio >= 1.0:  # the update grew: stop before it
+                if rel <= ROUNDING_FLOOR:
+                    rec.converged[k] = True  # rounding noise, not divergence
+                else:
+                    rec.contracting[k] = False
+                return delta
+            delta, prev = new, energy
+            rec.steps[k] += 1
+            if rel <= rec.tol:
+                rec.converged[k] = True
+                return delta
     return delta
 
 
@@ -246,76 +242,76 @@ def woodbury_solver(factor, X_T, B_T, sw, cM):
     (Cholesky ``cM``), H⁻¹Sᵀ = (sw · B_T)ᵀ with B_T the rows H⁻¹x̃_i of the set.
     O(p² + kp + k²) per right-hand side.
     """
+    potrs = _potrs(cM)
+
     def solve(v: np.ndarray) -> np.ndarray:
         u = factor.solve(v)
-        z = sw * linalg.cho_solve(cM, sw * (X_T @ u), check_finite=False)
+        z = sw * potrs(sw * (X_T @ u))
         return u + z @ B_T
     return solve
 
 
 def direct_solver(c):
     """V ↦ (H − H_T)⁻¹ V from the Cholesky factorisation ``c`` of H − H_T itself."""
+    return _potrs(c)
+
+
+def _potrs(c):
+    """v ↦ A⁻¹v for ``c = cho_factor(A, lower=True)``: LAPACK ``potrs`` called directly (what
+    ``cho_solve`` calls, bit for bit, without its per-call checks — they cost more than the
+    solve itself at small p, and a refresh is a few such calls)."""
+    L = c[0]
+    (potrs,) = linalg.get_lapack_funcs(("potrs",), (L,))
+
     def solve(v: np.ndarray) -> np.ndarray:
-        return linalg.cho_solve(c, v, check_finite=False)
+        return potrs(L, v, lower=1)[0]
     return solve
 
 
-def set_refresh(state, T: np.ndarray, X_T: np.ndarray, solve):
-    """The ``refresh`` of :func:`chord` for one set T (m = 1).
+def set_refresh(state, T: np.ndarray, solve):
+    """The ``refresh`` of :func:`chord` for a set T.
 
-    ∇L₋T(θ) = ∇L(θ) − X̃_Tᵀ r_T(θ): the full gradient by one pass over the design, minus the
-    set's rows (already in hand as the dense k × p block ``X_T``).
+    ∇L₋T(θ) = X̃ᵀ r₋T(θ) + λPθ with r₋T the row gradient scales zeroed on T: one pass over the
+    design through its seam (X̃θ, then X̃ᵀr), the design never copied or subset.
     """
     loss = state.loss
-    y_T, s_T = loss.y[T], loss.weights[T]
+    theta0, penalty = state.theta, loss.penalty
 
-    def refresh(active, D):
-        theta = state.theta + D[0]
-        eta = loss.eta(theta)
-        g = loss.gradient(theta, eta) - (s_T * loss.family.d1(eta[T], y_T)) @ X_T
-        return solve(g)[None], g[None]
+    def refresh(D):
+        theta = theta0 + D
+        r = loss.row_gradient_scale(loss.eta(theta))
+        r[T] = 0.0
+        g = loss.design.rmatvec(r) + penalty * theta
+        return solve(g), g
     return refresh
 
 
 def refine_set(state, T, X_T, step, solve, rec: Refinement, k: int) -> np.ndarray:
     """Refine the Newton step ``step`` of set ``k`` (rows ``T``, dense rows ``X_T``); record it
     as entry k of ``rec``."""
-    delta = step[None].copy()
-    g0 = (state.r[T] @ X_T)[None]
-    chord(delta, g0, set_refresh(state, T, X_T, solve), rec, np.array([k]))
-    return delta[0]
+    g0 = state.r[T] @ X_T
+    return chord(step, g0, set_refresh(state, T, solve), rec, k)
 
 
 def refine_rows(state, deltas: np.ndarray, rec: Refinement) -> np.ndarray:
     """Refine the per-row Newton steps ``deltas`` (n, p) in place: n one-row removals.
 
     Row i's retained Hessian is H − w_i x̃_i x̃_iᵀ, solved by Sherman–Morrison from the factor of
-    H: (H − w x xᵀ)⁻¹ v = u + H⁻¹x · w (x·u) / (1 − h), u = H⁻¹v.  Rows are refined in blocks of
-    m, each refresh a pass X̃ Dᵀ (n × m) and X̃ᵀR over the design: O(n²p) per step in all.
+    H: (H − w x xᵀ)⁻¹ v = u + H⁻¹x · w (x·u) / (1 − h), u = H⁻¹v.  Each refresh is a pass over
+    the design, so n rows cost O(n²p) per step.
     """
-    loss, design = state.loss, state.design
-    n = design.n_samples
     B, h, w = state.B, state.leverage, state.w
-    m = max(1, min(n, BLOCK_ELEMENTS // max(n, 1)))
-    for start in range(0, n, m):
-        stop = min(start + m, n)
-        rows = np.arange(start, stop)
+    factor = state.factor
+    for i in range(state.design.n_samples):
+        T = np.array([i])
+        X_i = state.design.rows(T)
+        c = w[i] / (1.0 - h[i]) if h[i] < 1.0 else np.nan
 
-        def refresh(active, D, rows=rows):
-            idx = rows[active]
-            Theta = state.theta[:, None] + D.T                     # (p, a)
-            E = state.eta[:, None] + design.matmat(D.T)            # (n, a) linear predictors
-            R = loss.weights[:, None] * loss.family.d1(E, loss.y[:, None])
-            G = np.stack([design.rmatvec(R[:, j]) for j in range(idx.size)], axis=1)
-            G += loss.penalty[:, None] * Theta
-            X_i = design.rows(idx)                                 # (a, p)
-            G -= (R[idx, np.arange(idx.size)][:, None] * X_i).T    # drop each row's own term
-            U = state.factor.solve(G)                              # (p, a)
-            a = np.einsum("ij,ji->i", X_i, U) * w[idx] / (1.0 - h[idx])
-            return U.T + a[:, None] * B[idx], G.T
+        def solve(v, X_i=X_i, B_i=B[i], c=c):
+            u = factor.solve(v)
+            return u + (c * float(X_i[0] @ u)) * B_i
 
-        g0 = state.r[start:stop, None] * design.rows(rows)
-        chord(deltas[start:stop], g0, refresh, rec, rows)  # a view: refined in place
+        deltas[i] = refine_set(state, T, X_i, deltas[i], solve, rec, i)
     return deltas
 
 

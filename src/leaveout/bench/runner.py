@@ -19,7 +19,7 @@ refits (in parallel with ``n_jobs``), and the output files.
 
 Definitions (also in results.md): targets ``test_loss`` = Σ_test ℓ(η, y) and ``test_prediction``
 = Σ_test η (sum of linear predictors); ``predicted`` = ∇f(θ̂)·Δθ_method (first order, Δθ from
-``if``/``rif``/``newton``); ``actual`` = f(θ̂₋T) − f(θ̂) from the exact warm-started refit.
+``if``/``rif``/``newton``/``newton5``, the last the Newton step refined by 4 gradient refreshes); ``actual`` = f(θ̂₋T) − f(θ̂) from the exact warm-started refit.
 Uses the public API of leaveout only.
 """
 
@@ -45,9 +45,9 @@ from . import _args
 from ._io import atomic_savez, atomic_write_csv, atomic_write_text
 from ._resume import (_check_settings, _data_file_state, _design_arrays, _mismatch, _read_part,
                       _read_plan, _read_sets, _record)
-from .config import (COLUMNS, DEFAULT_DATASETS, L2_SWEEP, MAX_FRACTION, METHODS, P_OVER_N_SWEEP,
-                     QUICK_DATASETS, RECIPE_VERSION, TARGETS, BenchConfig, Job, _plan_meta,
-                     _plan_sets, plan_jobs)
+from .config import (COLUMNS, DEFAULT_DATASETS, L2_SWEEP, MAX_FRACTION, METHOD_CALLS, METHODS,
+                     P_OVER_N_SWEEP, QUICK_DATASETS, RECIPE_VERSION, TARGETS, BenchConfig, Job,
+                     _plan_meta, _plan_sets, plan_jobs)
 from .strategies import Scores
 
 logger = logging.getLogger(__name__)
@@ -115,9 +115,10 @@ def _predict(att, T, t_loss, t_pred):
     """First-order predictions of each method for one set: {(method, target): (value, s)}."""
     out = {}
     for m in METHODS:
+        method, kw = METHOD_CALLS.get(m, (m, {}))
         for name, tgt in zip(TARGETS, (t_loss, t_pred)):
             t0 = time.perf_counter()
-            out[(m, name)] = (float(att.effects(m, remove=T, target=tgt)),
+            out[(m, name)] = (float(att.effects(method, remove=T, target=tgt, **kw)),
                               time.perf_counter() - t0)
     return out
 

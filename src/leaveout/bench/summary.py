@@ -13,9 +13,19 @@ def _corr(a, b, kind):
     return float((stats.pearsonr if kind == "pearson" else stats.spearmanr)(a, b)[0])
 
 
+def _time_ratio(g) -> float:
+    """Median over sets of a method's seconds over the refit's (NaN without timings)."""
+    if "seconds" not in g or "retrain_seconds" not in g:
+        return float("nan")
+    sec, ref = g["seconds"].to_numpy(float), g["retrain_seconds"].to_numpy(float)
+    ok = ref > 0
+    return float(np.median(sec[ok] / ref[ok])) if ok.any() else float("nan")
+
+
 def summarise(df):
     """Per dataset × method × target: median predicted/actual, median relative error,
-    Pearson and Spearman correlation of predicted with actual, mean leverage, p/n.
+    Pearson and Spearman correlation of predicted with actual, median time per set over the
+    refit's (``time_vs_retrain``), mean leverage, p/n.
 
     Ratios and relative errors use the sets whose actual change is not negligible
     (|actual| > 1e-9 · max |actual| of that dataset and target).
@@ -35,6 +45,7 @@ def summarise(df):
             "median_ratio": float(np.median(ratio)) if ok.any() else float("nan"),
             "median_rel_error": float(np.median(rel)) if ok.any() else float("nan"),
             "pearson": _corr(pred, act, "pearson"), "spearman": _corr(pred, act, "spearman"),
+            "time_vs_retrain": _time_ratio(g),
             "mean_leverage": float(first["mean_leverage"]), "p_over_n": float(first["p_over_n"]),
             "l2": float(first["l2"]), "sweep": first["sweep"], "family": first["family"],
         })
