@@ -20,6 +20,7 @@ Usage::
 
     python benchmarks/bench_newton_steps.py                      # the default datasets
     python benchmarks/bench_newton_steps.py --datasets breast_cancer,digits_3v8 --max-sets 12
+    python benchmarks/bench_newton_steps.py --update chord      # the plain chord, to compare
 
 Uses the public API of leaveout (and ``leaveout.bench.strategies`` for the 10 % sets).
 """
@@ -130,11 +131,17 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=1, help="timing repeats (minimum kept)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads (0: leave as is)")
+    ap.add_argument("--update", choices=("secant", "chord"), default="secant",
+                    help="chord: the plain chord iteration (no secant correction), to compare")
     args = ap.parse_args(argv)
+    if args.update == "chord":
+        from leaveout import _refine
+
+        _refine.MEMORY = 0  # benchmark-only switch: the plain chord Δ − (H − H_T)⁻¹∇L₋T
     blas = limit_blas_threads(args.threads)
     print(machine_line())
     print(blas)
-    print(f"sets of 1–10 % of n (random, cluster_feature, cluster_l2); median relative error of "
+    print(f"refinement: {args.update}; sets of 1–10 % of n (random, cluster_feature, cluster_l2); median relative error of "
           f"Δθ vs retrain (90th percentile); time per set, median over sets, steps=5 vs retrain")
     print()
     print("| dataset | sets | " + " | ".join(f"steps={k}" for k in STEPS)

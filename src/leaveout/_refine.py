@@ -1,24 +1,34 @@
-"""Refined Newton steps: the chord iteration on the retained objective (``newton`` with ``steps > 1``).
+"""Refined Newton steps on the retained objective (``effects("newton", steps=k)``, k > 1).
 
 The Newton step of DESIGN.md §3 is the first iterate of Newton's method on the retained objective
-L₋T(θ) = L(θ) − Σ_{i∈T} s_i ℓ(x̃_i·θ, y_i), started at θ̂.  Keeping its matrix H − H_T (the
+L₋T(θ) = L(θ) − Σ_{i∈T} s_i ℓ(x̃_i·θ, y_i), started at θ̂.  Keeping its matrix J = H − H_T (the
 curvature frozen at θ̂) and refreshing only the gradient gives the *chord* iteration
 
-    Δ⁰ = (H − H_T)⁻¹ Σ_{i∈T} g_i,        Δᵗ⁺¹ = Δᵗ − (H − H_T)⁻¹ ∇L₋T(θ̂ + Δᵗ),
+    Δ⁰ = J⁻¹ Σ_{i∈T} g_i,        Δᵗ⁺¹ = Δᵗ − J⁻¹ ∇L₋T(θ̂ + Δᵗ),
 
 whose fixed point is the exact retained optimum θ̂₋T − θ̂ (L₋T is strictly convex, so its only
 stationary point is the refit).  Each refresh costs one gradient of the retained objective,
-∇L₋T(θ) = ∇L(θ) − X̃_Tᵀ r_T(θ) — one pass over the design through its seam (X̃θ, X̃ᵀr), O(np) —
-plus a solve with the factorisation of H − H_T that the Newton step already built (Woodbury on
-the factor of H, or the direct factor when the set has more rows than parameters).  A refit
-costs several O(np²) Hessians instead.
+∇L₋T(θ) = X̃ᵀ r₋T(θ) + λPθ (row gradient scales zeroed on T) — one pass over the design through
+its seam (X̃θ, X̃ᵀr), O(np), the design never copied — plus a solve with the factorisation of J
+that the Newton step already built (Woodbury on the factor of H, or the direct factor when the
+set has more rows than parameters).  A refit costs several O(np²) Hessians instead.
 
-The iteration converges linearly when the curvature of the retained rows changes little between
-θ̂ and θ̂₋T, at the rate ‖I − (H − H_T)⁻¹ ∇²L₋T‖ along the path.  It does not contract when the
-curvature grows by more than a factor of two in some direction (e.g. confidently classified
-retained rows that become uncertain after a large removal, or a set whose removal leaves a
-nearly flat direction — set leverage near 1); it is then stopped at the last iterate before an
-update grew, reported in :class:`NewtonInfo`, and a :class:`~leaveout.NewtonStepsWarning`
+The plain chord converges only linearly, at the rate ‖I − J⁻¹∇²L₋T‖ along the path: slowly
+where the removal changes the curvature of the retained rows much, and not at all where it grows
+by more than a factor of two in some direction.  So each refresh here is the chord step
+*corrected by secant pairs*: the differences (sₜ, yₜ) of the previous iterates and gradients
+update J⁻¹ by the limited-memory BFGS two-loop recursion (Nocedal & Wright, *Numerical
+Optimization*, Alg. 7.4, with J⁻¹ as the initial inverse Hessian).  Same cost per refresh (one
+gradient, one solve with J, O(mp) vector work for m ≤ ``MEMORY`` pairs), the same fixed point,
+and it learns the curvature change along the directions the iteration explores: measured on
+synthetic logistic data of mean leverage 0.37 (333 × 130, sets of 1–10 %), median error of Δθ
+after 5 steps 0.04 % against the plain chord's 1.9 %, worst set 2.5 % against 42 %
+(``benchmarks/bench_newton_steps.py --update chord`` runs the plain chord).  ``MEMORY = 0`` is
+the plain chord.
+
+Where even that does not contract (the Newton decrement √(gᵀJₜ⁻¹g) of a step grows; e.g. a
+removal that changes the curvature several-fold), the iteration is stopped at the last iterate
+before that step, reported in :class:`NewtonInfo`, and a :class:`~leaveout.NewtonStepsWarning`
 recommends ``method="retrain"`` for those sets.  There is no automatic fall-back to a refit: a
 refit costs a fit per set, which the caller of a cheap estimator must choose knowingly.
 """
@@ -37,6 +47,8 @@ from .exceptions import NewtonStepsWarning
 
 #: Default relative tolerance: stop once ‖update‖ ≤ tol · ‖Δ‖.
 DEFAULT_TOL = 1e-10
+#: Secant pairs kept by the limited-memory BFGS correction of the chord step (0: plain chord).
+MEMORY = 10
 #: An update that does not shrink is rounding noise, not divergence, below this size relative
 #: to ‖Δ‖ (the iteration has then converged as far as float64 allows).
 ROUNDING_FLOOR = 1e-8
@@ -162,10 +174,15 @@ class Refinement:
     def info(self, out: np.ndarray, sizes: np.ndarray) -> NewtonInfo:
         """The record as a NewtonInfo, given the call's results ``out`` (m, ...) and the sets'
         sizes (m,) (0: an empty set)."""
+        empty = sizes == 0
         if self.max_steps == 1:  # no iteration ran: one step for every finite non-empty set
             finite = np.isfinite(out.reshape(sizes.size, -1)).all(axis=1)
-            self.steps[finite & (sizes > 0)] = 1
-        empty = sizes == 0
+            self.steps[finite & ~empty] = 1
+            self.rel_update[empty] = 0.0
+            self.converged[empty] = True
+            return NewtonInfo(self.steps, self.rel_update, self.ratio,
+                              np.where(empty, 0.0, np.nan), self.converged, self.contracting,
+                              self.tol)
         self.rel_update[empty] = 0.0
         self.converged[empty] = True
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -178,15 +195,19 @@ class Refinement:
                           self.contracting, self.tol)
 
 
-def chord(delta: np.ndarray, g0: np.ndarray, refresh, rec: Refinement, k: int) -> np.ndarray:
-    """Run the chord iteration from the Newton step ``delta`` of removal ``k``; fill ``rec[k]``.
+def chord(delta: np.ndarray, g0: np.ndarray, gradient, solve, rec: Refinement,
+          k: int) -> np.ndarray:
+    """Refine the Newton step ``delta`` of removal ``k`` by secant-corrected chord steps; fill
+    ``rec[k]``.
 
-    Successive updates are compared in the energy norm of J = H − H_T, ‖d‖_J = √(dᵀJd) = √(d·g)
-    for d = J⁻¹g (free: both are in hand).  The linearised iteration e ↦ (I − J⁻¹H̄)e is
-    self-adjoint in that norm, so its update ratio there tends to the contraction factor and
-    reaches 1 only when the iteration stops contracting (in the Euclidean norm a converging
-    iteration may show a transient ratio above 1).  Scalar bookkeeping: one removal at a time
-    (per-call overhead matters next to an O(np) refresh on small data).
+    Step t solves with the limited-memory BFGS inverse Jₜ⁻¹ built on J⁻¹ from the pairs
+    (sᵢ, yᵢ) = (Δⁱ⁺¹ − Δⁱ, ∇L₋T(θ̂ + Δⁱ⁺¹) − ∇L₋T(θ̂ + Δⁱ)), the first being (Δ⁰, ∇L₋T(θ̂ + Δ⁰)
+    + g0).  Successive steps are compared by their Newton decrement √(gᵀJₜ⁻¹g) = √(d·g) (free:
+    d = Jₜ⁻¹g and g are in hand), the size of a step in the metric of the current curvature
+    model; for the plain chord (``MEMORY = 0``) it is the energy norm of J, in which the
+    linearised iteration is self-adjoint, so the ratio tends to its contraction factor.  A
+    ratio ≥ 1 means the iteration does not contract there (in the Euclidean norm a converging
+    iteration may show a transient ratio above 1).  Scalar bookkeeping, one removal at a time.
 
     Parameters
     ----------
@@ -194,8 +215,10 @@ def chord(delta: np.ndarray, g0: np.ndarray, refresh, rec: Refinement, k: int) -
         Δ⁰ = J⁻¹g0, the Newton step.
     g0 : ndarray of shape (n_params,)
         Σ_{i∈T} g_i (= −∇L₋T(θ̂)).
-    refresh : callable
-        ``refresh(D)`` → (J⁻¹g, g) with g = ∇L₋T(θ̂ + D), each of shape (n_params,).
+    gradient : callable
+        ``gradient(D)`` → ∇L₋T(θ̂ + D), shape (n_params,).
+    solve : callable
+        ``solve(v)`` → J⁻¹v.
     rec : Refinement
         The call's steps and tol; receives the outcome as entry ``k``.
 
@@ -210,10 +233,19 @@ def chord(delta: np.ndarray, g0: np.ndarray, refresh, rec: Refinement, k: int) -
     if not delta.any():  # no gradient on T: θ̂ is the retained optimum
         rec.rel_update[k], rec.converged[k] = 0.0, True
         return delta
-    prev = math.sqrt(abs(float(delta @ g0)))  # ‖Δ⁰‖_J
+    prev = math.sqrt(abs(float(delta @ g0)))  # Newton decrement of Δ⁰
+    pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
+    s_last, g_last = delta, -g0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for _ in range(rec.max_steps - 1):
-            step, g = refresh(delta)
+            g = gradient(delta)
+            if MEMORY:
+                y = g - g_last
+                sy = float(s_last @ y)
+                if sy > 0.0 and math.isfinite(sy):  # curvature condition (convexity)
+                    pairs.append((s_last, y, 1.0 / sy))
+                    del pairs[:-MEMORY]
+            step = _two_loop(g, solve, pairs)
             energy = math.sqrt(abs(float(step @ g)))
             new = delta - step
             rel = float(np.linalg.norm(step)) / float(np.linalg.norm(new))
@@ -221,18 +253,32 @@ def chord(delta: np.ndarray, g0: np.ndarray, refresh, rec: Refinement, k: int) -
             if not (math.isfinite(rel) and math.isfinite(ratio)):
                 rel = ratio = math.inf
             rec.ratio[k], rec.rel_update[k] = ratio, rel
-            if ratio >= 1.0:  # the update grew: stop before it
+            if ratio >= 1.0:  # the step grew: stop before it
                 if rel <= ROUNDING_FLOOR:
                     rec.converged[k] = True  # rounding noise, not divergence
                 else:
                     rec.contracting[k] = False
                 return delta
-            delta, prev = new, energy
+            delta, prev, s_last, g_last = new, energy, -step, g
             rec.steps[k] += 1
             if rel <= rec.tol:
                 rec.converged[k] = True
                 return delta
     return delta
+
+
+def _two_loop(g: np.ndarray, solve, pairs) -> np.ndarray:
+    """Jₜ⁻¹g by the L-BFGS two-loop recursion on the initial inverse ``solve`` = J⁻¹."""
+    q = g.copy()
+    alphas = []
+    for s, y, rho in reversed(pairs):
+        a = rho * float(s @ q)
+        q -= a * y
+        alphas.append(a)
+    r = solve(q)
+    for (s, y, rho), a in zip(pairs, reversed(alphas)):
+        r += (a - rho * float(y @ r)) * s
+    return r
 
 
 def woodbury_solver(factor, X_T, B_T, sw, cM):
@@ -268,8 +314,8 @@ def _potrs(c):
     return solve
 
 
-def set_refresh(state, T: np.ndarray, solve):
-    """The ``refresh`` of :func:`chord` for a set T.
+def set_gradient(state, T: np.ndarray):
+    """D ↦ ∇L₋T(θ̂ + D) for a set T, shape (n_params,).
 
     ∇L₋T(θ) = X̃ᵀ r₋T(θ) + λPθ with r₋T the row gradient scales zeroed on T: one pass over the
     design through its seam (X̃θ, then X̃ᵀr), the design never copied or subset.
@@ -277,20 +323,18 @@ def set_refresh(state, T: np.ndarray, solve):
     loss = state.loss
     theta0, penalty = state.theta, loss.penalty
 
-    def refresh(D):
+    def gradient(D):
         theta = theta0 + D
         r = loss.row_gradient_scale(loss.eta(theta))
         r[T] = 0.0
-        g = loss.design.rmatvec(r) + penalty * theta
-        return solve(g), g
-    return refresh
+        return loss.design.rmatvec(r) + penalty * theta
+    return gradient
 
 
 def refine_set(state, T, X_T, step, solve, rec: Refinement, k: int) -> np.ndarray:
-    """Refine the Newton step ``step`` of set ``k`` (rows ``T``, dense rows ``X_T``); record it
-    as entry k of ``rec``."""
-    g0 = state.r[T] @ X_T
-    return chord(step, g0, set_refresh(state, T, solve), rec, k)
+    """Refine the Newton step ``step`` of set ``k`` (rows ``T``, dense rows ``X_T``, ``solve`` =
+    (H − H_T)⁻¹); record it as entry k of ``rec``."""
+    return chord(step, state.r[T] @ X_T, set_gradient(state, T), solve, rec, k)
 
 
 def refine_rows(state, deltas: np.ndarray, rec: Refinement) -> np.ndarray:
@@ -307,9 +351,9 @@ def refine_rows(state, deltas: np.ndarray, rec: Refinement) -> np.ndarray:
         X_i = state.design.rows(T)
         c = w[i] / (1.0 - h[i]) if h[i] < 1.0 else np.nan
 
-        def solve(v, X_i=X_i, B_i=B[i], c=c):
+        def solve(v, x=X_i[0], B_i=B[i], c=c):
             u = factor.solve(v)
-            return u + (c * float(X_i[0] @ u)) * B_i
+            return u + (c * float(x @ u)) * B_i
 
         deltas[i] = refine_set(state, T, X_i, deltas[i], solve, rec, i)
     return deltas
@@ -317,6 +361,8 @@ def refine_rows(state, deltas: np.ndarray, rec: Refinement) -> np.ndarray:
 
 def warn_not_contracting(info: NewtonInfo, what: str = "set") -> None:
     """One NewtonStepsWarning naming the sets (or rows) whose refined estimate is unreliable."""
+    if not np.isfinite(info.ratio).any() and info.contracting.all():
+        return  # Newton steps alone (steps=1): nothing measured, nothing to flag
     bad = info.unreliable
     if not bad.size:
         return
@@ -324,8 +370,8 @@ def warn_not_contracting(info: NewtonInfo, what: str = "set") -> None:
     grew = int((~info.contracting).sum())
     warn(
         f"The refined Newton iteration (steps > 1) is unreliable for {what}(s) {shown}: "
-        f"{grew} did not contract (an update grew; the estimate stops before it) and "
-        f"{bad.size - grew} contract too slowly (update ratio ≥ {SLOW_RATIO:g} and estimated "
+        f"{grew} did not contract (a step grew; the estimate stops before it) and "
+        f"{bad.size - grew} contract too slowly (step ratio ≥ {SLOW_RATIO:g} and estimated "
         f"error above {SLOW_ERROR:.0%} after the last step). The curvature changes too much between θ̂ and the retained optimum "
         f"(a large or high-leverage removal), so these estimates may be far from retraining; "
         f"use method='retrain' for them (they are att.newton_info_.unreliable).",
