@@ -117,6 +117,11 @@ def test_independent_audit_of_sampled_rows(study):
                     d, s_old, g_old = d - step, -step, g
         np.testing.assert_allclose(row["predicted"], grads[row["target"]] @ d, rtol=1e-6,
                                    atol=1e-9)
+        np.testing.assert_allclose(row["predicted_plugin"], f(th + d) - f(th), rtol=1e-6,
+                                   atol=1e-9)
+        S = A[T] * np.sqrt(w[T])[:, None]
+        lev = np.linalg.eigvalsh(S @ np.linalg.solve(H, S.T)).max()
+        np.testing.assert_allclose(row["set_leverage"], lev, rtol=1e-5)
 
 
 def test_resume_recomputes_only_missing_sets(study, tmp_path):

@@ -686,6 +686,31 @@ ANSWERS_CASES = [
           _wide_squared_cv([1.0, 0.0, 10.0]), nan=True, check=_nan_at_1),
     raises("cv-no-fittable-penalty", ValueError, "could not score any of the 1 penalties",
            _wide_squared_cv([0.0])),
+    raises("coef-unknown-name", ValueError, "targets.coefficient('age'): the model has no "
+           "parameter of that name", lambda: base_att().evaluate(targets.coefficient("age"))),
+    raises("coef-index-out-of-range", ValueError, "targets.coefficient(4) is out of range",
+           lambda: base_att().evaluate(targets.coefficient(4))),
+    raises("coef-negative-index", ValueError, "targets.coefficient index must be >= 0",
+           lambda: targets.coefficient(-1)),
+    raises("coef-float-index", TypeError, "takes a parameter's index (int) or a feature name",
+           lambda: targets.coefficient(0.0)),
+    raises("audit-vector-target", ValueError, "smallest_removal needs a scalar target",
+           lambda: base_att().smallest_removal(targets.prediction(X[:3]))),
+    raises("audit-zero-budget", ValueError, "max_rows must be between 1 and the number of "
+           "training rows (40); got 0",
+           lambda: base_att().smallest_removal(targets.coefficient(0), max_rows=0)),
+    raises("audit-budget-above-n", ValueError, "got 41",
+           lambda: base_att().smallest_removal(targets.coefficient(0), max_rows=41)),
+    raises("audit-nan-threshold", ValueError, "threshold must be None (sign flip) or a finite "
+           "number", lambda: base_att().smallest_removal(targets.coefficient(0),
+                                                         threshold=np.nan)),
+    raises("audit-at-threshold", ValueError, "The target already equals the threshold",
+           lambda: base_att().smallest_removal(targets.coefficient(0),
+                                               threshold=float(base_att().params_[0]))),
+    fine("audit-no-flip-in-budget",
+         lambda: base_att().smallest_removal(targets.coefficient(0), max_rows=1),
+         lambda r: (not r.flipped and r.size == 1 and np.isfinite(r.actual)) or
+         pytest.fail(str(r))),
 ]
 
 
@@ -797,9 +822,37 @@ NEWTON_STEPS_CASES = [
           eff("newton", remove=np.flatnonzero(Y == 1), steps=5), nan=True, check=all_nan),
 ]
 
+def _plugin_of(method, remove, target):
+    def check(result):
+        att = base_att()
+        delta = att.effects(method, remove=remove)
+        want = att.evaluate(target, att.params_ + delta) - att.evaluate(target)
+        np.testing.assert_allclose(result, want, rtol=1e-10)
+    return check
+
+
+_TEST_LOSS = targets.loss(X[:5], Y[:5], reduce="sum")
+HALF = list(range(20))                                    # 20 of the 40 rows: set leverage ≈ 0.9
+
+# Issue 7: no silent wrong answers.
+TRUST_CASES = [
+    fine("eff-target-default-plugin-set",
+         eff("newton", remove=[1, 2, 3], target=_TEST_LOSS),
+         _plugin_of("newton", [1, 2, 3], _TEST_LOSS)),
+    fine("eff-target-default-plugin-per-row",
+         eff("rif", target=_TEST_LOSS), _plugin_of("rif", None, _TEST_LOSS)),
+    warns("eff-rif-large-set-leverage", leaveout.SetLeverageWarning,
+          "the additive 'rif' estimate ignores", eff("rif", remove=HALF)),
+    warns("eff-if-large-set-leverage-list", leaveout.SetLeverageWarning,
+          "1 of 2 sets (largest: set 1)", eff("if", remove=[[0, 1], HALF])),
+    fine("eff-newton-large-set-leverage", eff("newton", remove=HALF)),
+    raises("setlev-out-of-range", ValueError, "out of range for 40 training rows",
+           lambda: base_att().set_leverage([40])),
+]
+
 CASES = (FIT_CASES + ATTRIBUTOR_CASES + SKLEARN_CASES + EFFECTS_CASES
          + VALIDATION_HARDENING_CASES + CONSISTENCY_CASES + PIPELINE_CASES
-         + ANSWERS_CASES + NEWTON_STEPS_CASES)
+         + ANSWERS_CASES + NEWTON_STEPS_CASES + TRUST_CASES)
 IDS = [c.id for c in CASES]
 
 
@@ -809,6 +862,8 @@ def _arrays(result):
         return [result.params_]
     if isinstance(result, leaveout.Attributor):
         return [result.params_, result.leverage, result.effects("rif")]
+    if type(result).__name__ == "RemovalAudit":
+        return [result.rows, np.array([result.predicted, result.actual])]
     if isinstance(result, tuple):
         return [np.asarray(r, dtype=float) for r in result]
     return [np.asarray(result, dtype=float)]

@@ -148,7 +148,7 @@ def test_targets_use_the_refined_parameters():
     plug1 = att.effects("newton", remove=sets, target=tgt, linearize=False)
     assert (np.abs(plug - exact) < 0.05 * np.abs(plug1 - exact)).all()
     # Per-row target effects with steps: the refined per-row Δθ times the target's gradient.
-    rows_lin = att.effects("newton", target=tgt, steps=3)
+    rows_lin = att.effects("newton", target=tgt, steps=3, linearize=True)
     np.testing.assert_allclose(rows_lin, att.effects("newton", steps=3) @ grad, rtol=1e-8,
                                atol=1e-12)
 

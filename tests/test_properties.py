@@ -98,10 +98,10 @@ def test_if_and_rif_are_additive_over_rows(problem, data):
     sets = [subset(data.draw, n) for _ in range(3)]
     t = targets.loss(problem[0][:5], problem[1][:5], reduce="sum")
     for m in ("if", "rif"):
-        rows, rows_t = a.effects(m), a.effects(m, target=t)
+        rows, rows_t = a.effects(m), a.effects(m, target=t, linearize=True)
         sums = np.stack([rows[T].sum(axis=0) for T in sets])
         close(a.effects(m, remove=sets), sums, rtol=1e-11)
-        close(a.effects(m, remove=sets, target=t), np.array([rows_t[T].sum() for T in sets]),
+        close(a.effects(m, remove=sets, target=t, linearize=True), np.array([rows_t[T].sum() for T in sets]),
               rtol=1e-11)
 
 

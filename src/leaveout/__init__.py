@@ -15,6 +15,7 @@ from .exceptions import (
     LeaveoutWarning,
     NewtonStepsWarning,
     PolishWarning,
+    SetLeverageWarning,
     SingularHessianError,
 )
 from .families import FAMILIES
@@ -35,6 +36,7 @@ __all__ = [
     "METHODS",
     "NewtonStepsWarning",
     "PolishWarning",
+    "SetLeverageWarning",
     "SingularHessianError",
     "fit",
     "targets",

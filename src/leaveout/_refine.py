@@ -49,6 +49,8 @@ from .exceptions import NewtonStepsWarning
 DEFAULT_TOL = 1e-10
 #: Secant pairs kept by the limited-memory BFGS correction of the chord step (0: plain chord).
 MEMORY = 10
+#: Rows whose H⁻¹x̃_i per-row refinement solves for at once.
+ROWS_AT_ONCE = 256
 #: An update that does not shrink is rounding noise, not divergence, below this size relative
 #: to ‖Δ‖ (the iteration has then converged as far as float64 allows).
 ROUNDING_FLOOR = 1e-8
@@ -344,18 +346,22 @@ def refine_rows(state, deltas: np.ndarray, rec: Refinement) -> np.ndarray:
     H: (H − w x xᵀ)⁻¹ v = u + H⁻¹x · w (x·u) / (1 − h), u = H⁻¹v.  Each refresh is a pass over
     the design, so n rows cost O(n²p) per step.
     """
-    B, h, w = state.B, state.leverage, state.w
+    h, w = state.leverage, state.w
     factor = state.factor
-    for i in range(state.design.n_samples):
-        T = np.array([i])
-        X_i = state.design.rows(T)
-        c = w[i] / (1.0 - h[i]) if h[i] < 1.0 else np.nan
+    n = state.design.n_samples
+    for start in range(0, n, ROWS_AT_ONCE):
+        block = np.arange(start, min(start + ROWS_AT_ONCE, n))
+        B = state.solved_rows(block)  # rows H⁻¹x̃_i of the block, (len(block), p)
+        for j, i in enumerate(block):
+            T = block[j:j + 1]
+            X_i = state.design.rows(T)
+            c = w[i] / (1.0 - h[i]) if h[i] < 1.0 else np.nan
 
-        def solve(v, x=X_i[0], B_i=B[i], c=c):
-            u = factor.solve(v)
-            return u + (c * float(x @ u)) * B_i
+            def solve(v, x=X_i[0], B_i=B[j], c=c):
+                u = factor.solve(v)
+                return u + (c * float(x @ u)) * B_i
 
-        deltas[i] = refine_set(state, T, X_i, deltas[i], solve, rec, i)
+            deltas[i] = refine_set(state, T, X_i, deltas[i], solve, rec, i)
     return deltas
 
 

@@ -20,7 +20,9 @@ from ._design import make_design
 from ._features import check_feature_names, check_same_rows, feature_names
 from ._finite import check_finite_result
 from ._linear import LinearLoss
+from ._reuse import FitCache
 from ._solve import factorize
+from ._threads import reproducible
 from .exceptions import ConvergenceError, SingularHessianError
 from .families import get_family
 
@@ -317,6 +319,7 @@ class GLM:
                              f"{self.max_iter!r} instead.")
         return family, l2, fit_intercept
 
+    @reproducible
     def fit(self, X, y, sample_weight=None, *, warm_start=None):
         """Fit to ``X`` (n, n_features), ``y`` (n,), optional ``sample_weight`` (n,).
 
@@ -337,6 +340,9 @@ class GLM:
                 f"l2={l2:g})."
             ) from None
         self._set_params(res.theta, Xa.shape[1], fit_intercept, family, l2)
+        # The final Hessian and factor, for an Attributor on the same data (leaveout._reuse).
+        self._fit_cache = (None if res.hessian is None else
+                           FitCache.of(loss, res.theta, res.hessian, res.factor))
         self.n_iter_ = res.n_iter
         self.objective_ = res.objective
         self.gradient_norm_ = res.gradient_norm
@@ -345,6 +351,12 @@ class GLM:
         elif hasattr(self, "feature_names_in_"):  # a refit on unnamed columns
             del self.feature_names_in_
         return self
+
+    def __getstate__(self):
+        # The Hessian kept for an Attributor is a p × p cache, not part of the model.
+        state = dict(self.__dict__)
+        state.pop("_fit_cache", None)
+        return state
 
     def _set_params(self, theta, n_features, fit_intercept, family, l2):
         # The settings of the fit, kept apart from the constructor parameters so that changing
