@@ -911,7 +911,7 @@ NEWTON_STEPS_CASES = [
          check=squared_steps_exact),
     fine("eff-steps-empty-set", eff("newton", remove=[], steps=5), check=is_zero),
     warns("eff-steps-not-contracting", leaveout.NewtonStepsWarning,
-          "1 did not contract (an update grew", poisson_zeros_removed(5)),
+          "1 did not contract (a step grew", poisson_zeros_removed(5)),
     warns("eff-steps-leaves-one-class", DegenerateRemovalWarning,
           "leaves data with no finite optimum",
           eff("newton", remove=np.flatnonzero(Y == 1), steps=5), nan=True, check=all_nan),
