@@ -163,7 +163,8 @@ class Attributor:
         loss = LinearLoss(design, family, ya, sw, l2)
         solver = v.check_choice(solver, "solver", "Attributor", SOLVERS)
         choice = choose(design, l2, solver)
-        # The polish may take its Newton steps by conjugate gradients when that is cheaper.
+        # The polish (and the refits of retrain) may take Newton steps by conjugate gradients
+        # when that is cheaper than factorising; the effects use `choice`.
         loss.solver = choose(design, l2, solver, purpose="fit").name if solver == "auto" \
             else choice.name
         self.solver_, self.solver_reason_ = choice.name, choice.reason
@@ -219,7 +220,6 @@ class Attributor:
             self.feature_names_in_ = pipe.feature_names_in
         out_names = adopted.feature_names if pipe is None else pipe.feature_names_out
         self.param_names_ = param_names(out_names, Xa.shape[1], adopted.fit_intercept)
-        loss.solver = choice.name  # refits (retrain) factorise as the effects do
         state_class = KernelState if choice.name == "kernel" else FittedState
         self._state = state_class(loss, theta, res.hessian, res.factor)
         factor = self._state.factor

@@ -354,8 +354,15 @@ class GLM:
             ) from None
         self._set_params(res.theta, Xa.shape[1], fit_intercept, family, l2)
         # The final Hessian and factor, for an Attributor on the same data (leaveout._reuse).
-        self._fit_cache = (None if res.hessian is None else
-                           FitCache.of(loss, res.theta, res.hessian, res.factor))
+        # (A kernel factor is kept too, made at θ̂ when the last step was not negligible: it
+        # costs one n × n factorisation of the K already computed. A CG factor is not kept.)
+        if choice.name == "kernel" and res.hessian is None and \
+                getattr(res.factor, "kind", "") != "kernel":
+            res.factor = hessian_factor(loss, res.theta, loss.eta(res.theta))[1]
+        reusable = res.factor is not None and (
+            res.hessian is not None or getattr(res.factor, "kind", "") == "kernel")
+        self._fit_cache = (FitCache.of(loss, res.theta, res.hessian, res.factor) if reusable
+                           else None)
         self.n_iter_ = res.n_iter
         self.solver_, self.solver_reason_ = choice.name, choice.reason
         self.objective_ = res.objective
