@@ -1,0 +1,138 @@
+"""A dense NumPy design X̃ = [X, 1] (the intercept column is never materialised)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._threads import sum_chunks
+from ._base import CHUNK_ROWS, KERNEL_BLOCK, Design
+
+
+class DenseDesign(Design):
+    """A dense design of shape (n_samples, n_features), with an optional unpenalised intercept.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float64, C-contiguous
+    fit_intercept : bool
+        If true the parameter vector is ``θ = (β, b)`` with the intercept ``b`` last.
+    """
+
+    def matvec(self, theta: np.ndarray) -> np.ndarray:
+        """Linear predictor η = X̃ θ, shape (n_samples,)."""
+        eta = self.X @ theta[: self.n_features]
+        if self.fit_intercept:
+            eta += theta[-1]
+        return eta
+
+    def matmat(self, V: np.ndarray, sl: slice = slice(None)) -> np.ndarray:
+        """X̃[sl] V for V of shape (n_params, m); result (rows in sl, m) (default: all rows)."""
+        out = self.X[sl] @ V[: self.n_features]
+        if self.fit_intercept:
+            out += V[-1]
+        return out
+
+    def abs_matvec(self, v: np.ndarray) -> np.ndarray:
+        """|X̃| v for v ≥ 0 of shape (n_params,) — sizes of the terms summed into X̃θ."""
+        out = np.empty(self.n_samples)
+        for start in range(0, self.n_samples, CHUNK_ROWS):
+            out[start : start + CHUNK_ROWS] = np.abs(self.X[start : start + CHUNK_ROWS]) @ \
+                v[: self.n_features]
+        if self.fit_intercept:
+            out += v[-1]
+        return out
+
+    def abs_rmatvec(self, v: np.ndarray) -> np.ndarray:
+        """|X̃|ᵀ v for v ≥ 0 of shape (n_samples,); result (n_params,)."""
+        out = np.zeros(self.n_params)
+        for start in range(0, self.n_samples, CHUNK_ROWS):
+            out[: self.n_features] += np.abs(self.X[start : start + CHUNK_ROWS]).T @ \
+                v[start : start + CHUNK_ROWS]
+        if self.fit_intercept:
+            out[-1] = v.sum()
+        return out
+
+    def sq_rmatvec(self, w: np.ndarray) -> np.ndarray:
+        """(X̃ ∘ X̃)ᵀ w: the diagonal of X̃ᵀ diag(w) X̃, shape (n_params,)."""
+        out = np.zeros(self.n_params)
+        for start in range(0, self.n_samples, CHUNK_ROWS):
+            Xc = self.X[start : start + CHUNK_ROWS]
+            out[: self.n_features] += (Xc * Xc).T @ w[start : start + CHUNK_ROWS]
+        if self.fit_intercept:
+            out[-1] = w.sum()
+        return out
+
+    def weighted_gram(self, w: np.ndarray) -> np.ndarray:
+        """X̃ᵀ diag(w) X̃, shape (n_params, n_params), accumulated over row chunks.
+
+        w ≥ 0 always (curvatures times sample weights): each chunk S = W^{1/2} X̃ (intercept
+        column included) contributes SᵀS, which NumPy computes by a symmetric rank-k update
+        (``syrk``: half the flops of a general product, ≈ one ``X.T @ X`` in all).  Chunks are
+        added in order (the same bits on any number of threads; see leaveout._threads).
+        """
+        p = self.n_params
+        sw = np.sqrt(w)
+
+        def part(sl):
+            S = self.rows_into(sl, np.empty((sl.stop - sl.start, p)))
+            S *= sw[sl, None]
+            return S.T @ S
+
+        return sum_chunks(part, self.chunk_slices(), np.zeros((p, p)))
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        """Dense rows X̃[idx], shape (len(idx), n_params)."""
+        out = np.empty((len(idx), self.n_params))
+        out[:, : self.n_features] = self.X[idx]
+        if self.fit_intercept:
+            out[:, -1] = 1.0
+        return out
+
+    def rows_into(self, sl: slice, out: np.ndarray) -> np.ndarray:
+        """Write the dense rows X̃[sl] into ``out`` (shape (rows in sl, n_params)); return it."""
+        out[:, : self.n_features] = self.X[sl]
+        if self.fit_intercept:
+            out[:, -1] = 1.0
+        return out
+
+    def subset(self, keep: np.ndarray) -> "DenseDesign":
+        """The design restricted to the rows ``keep`` (an index array)."""
+        return DenseDesign(np.ascontiguousarray(self.X[keep]), self.fit_intercept)
+
+    # -- the kernel form (DESIGN.md §5): products in the row space, without the intercept -------
+    @property
+    def nnz(self) -> int:
+        """Stored entries of X (n · p for a dense design)."""
+        return self.X.size
+
+    def kernel(self) -> np.ndarray:
+        """K = X Xᵀ, shape (n_samples, n_samples), by blocks of rows.
+
+        General products block by block (never one symmetric rank-k update of the whole X, the
+        kind of call that has crashed multi-threaded OpenBLAS on wide matrices).
+        """
+        n = self.n_samples
+        K = np.empty((n, n))
+        block = max(1, min(KERNEL_BLOCK, n - 1))
+        for start in range(0, n, block):
+            K[start : start + block] = self.X[start : start + block] @ self.X.T
+        return K
+
+    def kernel_columns(self, idx: np.ndarray) -> np.ndarray:
+        """K[:, idx] = X X[idx]ᵀ, shape (n_samples, len(idx))."""
+        return self.X @ self.X[idx].T
+
+    def feature_matmat(self, C: np.ndarray) -> np.ndarray:
+        """Xᵀ C (no intercept row) for C of shape (n_samples, m); result (n_features, m)."""
+        return self.X.T @ C
+
+    def data_matmat(self, V) -> np.ndarray:
+        """X V (no intercept) for V of shape (n_features, m), dense or sparse; result dense (n, m)."""
+        out = self.X @ V
+        return np.asarray(out.toarray() if hasattr(out, "toarray") else out)
+
+    def state_arrays(self) -> tuple:
+        """Arrays that identify the data (for checkpoint fingerprints)."""
+        return (self.X,)
+
+
