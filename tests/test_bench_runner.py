@@ -38,10 +38,10 @@ def test_output_files_and_columns(study):
                  "fig_scatter_test_loss.png", "data/breast_cancer.npz", "sets/breast_cancer.npz"):
         assert (out / name).exists(), name
     assert list(df.columns[: len(COLUMNS)]) == list(COLUMNS)
-    assert set(df["method"]) == {"if", "rif", "newton"}
+    assert set(df["method"]) == {"if", "rif", "newton", "newton5"}
     assert set(df["target"]) == {"test_loss", "test_prediction"}
     n_sets = len(json.loads((out / "sets/breast_cancer.json").read_text())["sets"])
-    assert len(df) == n_sets * 3 * 2
+    assert len(df) == n_sets * 4 * 2
     assert np.isfinite(df[["predicted", "actual"]].to_numpy()).all()
     with np.load(out / "sets/breast_cancer.npz") as z:
         assert sorted(map(int, z.files)) == sorted(set(df["set_id"]))
@@ -90,7 +90,31 @@ def test_independent_audit_of_sampled_rows(study):
         elif row["method"] == "rif":
             d = ((r[T] / (1 - h[T]))[:, None] * HiA[T]).sum(axis=0)
         else:
-            d = np.linalg.solve(H - A[T].T @ (A[T] * w[T, None]), G)
+            J = H - A[T].T @ (A[T] * w[T, None])
+            d = np.linalg.solve(J, G)
+            if row["method"] == "newton5":
+                # Four chord steps on the retained objective, each corrected by the secant
+                # pairs so far (L-BFGS two-loop recursion with J⁻¹ as the initial inverse).
+                def grad(dd):
+                    pk = 1 / (1 + np.exp(-A[keep] @ (th + dd)))
+                    return A[keep].T @ (pk - y[keep]) + P @ (th + dd)
+
+                S, Y, g_old, s_old = [], [], -G, d
+                for _ in range(4):
+                    g = grad(d)
+                    S.append(s_old)
+                    Y.append(g - g_old)
+                    q, al = g.copy(), []
+                    for si, yi in zip(S[::-1], Y[::-1]):
+                        al.append((si @ q) / (yi @ si))
+                        q -= al[-1] * yi
+                    step = np.linalg.solve(J, q)
+                    for si, yi, a in zip(S, Y, al[::-1]):
+                        step += (a - (yi @ step) / (yi @ si)) * si
+                    if np.linalg.norm(step) <= 1e-10 * np.linalg.norm(d - step):
+                        d = d - step
+                        break
+                    d, s_old, g_old = d - step, -step, g
         np.testing.assert_allclose(row["predicted"], grads[row["target"]] @ d, rtol=1e-6,
                                    atol=1e-9)
         np.testing.assert_allclose(row["predicted_plugin"], f(th + d) - f(th), rtol=1e-6,
