@@ -127,7 +127,7 @@ def top_rows(att, target: Target, *, query: int = 0, k: int = 10, method: str = 
 
 
 def predicted_vs_actual(att, target: Target, remove=None, *, query: int = 0,
-                        methods=("if", "rif", "newton"), ax=None):
+                        methods=("if", "rif", "newton"), ax=None, by=None):
     """Estimated against exact (retrained) change of a target, for a few removals.
 
     Parameters
@@ -137,9 +137,10 @@ def predicted_vs_actual(att, target: Target, remove=None, *, query: int = 0,
         the largest |RIF effect| removed alone).  One exact refit per set.
     query : int
         Which query row of a target with several.
+    by : {None, "position", "label"}, optional
+        How ``remove`` names rows, as in :meth:`Attributor.effects`.
     """
     fig, ax = _axes(ax, (5, 4.5))
-    by = None  # the user's sets follow the rules of Attributor.effects(by=...)
     if remove is None:
         rif = _one_query(att.effects("rif", target=target), query)
         key = np.where(np.isfinite(rif), -np.abs(rif), np.inf)
