@@ -21,6 +21,7 @@ Usage::
     python benchmarks/bench_newton_steps.py                      # the default datasets
     python benchmarks/bench_newton_steps.py --datasets breast_cancer,digits_3v8 --max-sets 12
     python benchmarks/bench_newton_steps.py --update chord      # the plain chord, to compare
+    python benchmarks/bench_newton_steps.py --datasets gauss:333:130   # synthetic, high leverage
 
 Uses the public API of leaveout (and ``leaveout.bench.strategies`` for the 10 % sets).
 """
@@ -47,7 +48,21 @@ DEFAULT = ("breast_cancer", "digits_3v8", "mnist_4v9", "pd_speech", "synthetic_p
 KINDS = ("random", "cluster_feature", "cluster_l2")
 
 
+def _synthetic(name):
+    """``gauss:n:p`` — logistic, X ~ N(0, 1) entries, β ~ N(0, 1/p), intercept, l2 = 1 (high
+    leverage: ‖x_i‖² ≈ p against l2 = 1)."""
+    _, n, p = name.split(":")
+    n, p = int(n), int(p)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, p))
+    eta = X @ (rng.normal(size=p) / np.sqrt(p))
+    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    return X, y, "logistic", 1.0, True
+
+
 def load(name):
+    if name.startswith("gauss:"):
+        return _synthetic(name)
     z = np.load(RESULTS / "data" / f"{name}.npz", allow_pickle=False)
     if "X" in z:
         X = z["X"]
@@ -65,13 +80,17 @@ def removal_sets(name, X, att, max_sets, seed):
     from leaveout.bench.strategies import Scores, pick
 
     n = X.shape[0]
-    plan = json.loads((RESULTS / "sets" / f"{name}.json").read_text())
-    plan = plan["sets"] if isinstance(plan, dict) else plan
-    stored = np.load(RESULTS / "sets" / f"{name}.npz")
-    sets = [(p["strategy"], stored[str(p["set_id"])]) for p in plan
-            if p["strategy"] in KINDS and 0.01 <= p["size"] / n <= 0.1]
     rng = np.random.default_rng(seed)
     zero = np.zeros(n)
+    if name.startswith("gauss:"):  # no stored sets: 1, 2, 5 % (three of each kind) drawn here
+        sets = [(k, pick(k, int(np.ceil(f * n)), X, Scores(zero, zero, zero), rng))
+                for f in (0.01, 0.02, 0.05) for k in KINDS for _ in range(3)]
+    else:
+        plan = json.loads((RESULTS / "sets" / f"{name}.json").read_text())
+        plan = plan["sets"] if isinstance(plan, dict) else plan
+        stored = np.load(RESULTS / "sets" / f"{name}.npz")
+        sets = [(p["strategy"], stored[str(p["set_id"])]) for p in plan
+                if p["strategy"] in KINDS and 0.01 <= p["size"] / n <= 0.1]
     sets += [(k, pick(k, int(np.ceil(0.1 * n)), X, Scores(zero, zero, zero), rng)) for k in KINDS]
     if max_sets and len(sets) > max_sets:  # keep the 10 % sets and an even spread of the rest
         keep = np.linspace(0, len(sets) - 4, max_sets - 3).round().astype(int)
