@@ -289,8 +289,9 @@ class Attributor:
             Only for ``newton``: the most steps per set (default 1, the Newton step alone,
             unchanged). Each further step refreshes the gradient of the retained objective at
             the current estimate — one pass over the data, O(np), plus solves with the
-            factorisation of H − H_T already built — and moves by (H − H_T)⁻¹ times it (a
-            chord iteration, converging to the exact refit). Also for ``remove=None`` (n
+            factorisation of H − H_T already built — and moves by (H − H_T)⁻¹ times it,
+            corrected by the secant pairs of the previous steps (a chord iteration with an
+            L-BFGS update; its fixed point is the exact refit). Also for ``remove=None`` (n
             one-row removals, O(n²p) per step). How each set went is in
             :attr:`newton_info_`; sets whose iteration does not contract raise a
             :class:`~leaveout.NewtonStepsWarning` (no automatic refit: use ``retrain`` for them).
