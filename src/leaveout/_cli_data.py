@@ -169,7 +169,7 @@ def top_table(fitted: Fitted, Xq, k: int, method: str, verify: bool, quiet: bool
         exact = {}
         for label in progress(rows, "retraining", quiet):
             exact[label] = np.asarray(att.effects("retrain", remove=[fitted.position(label)],
-                                                  target=target))
+                                                  target=target, by="position"))
         qpos = {lab: j for j, lab in enumerate(Xq.index)}
         table["retrained"] = [float(exact[t][qpos[q]]) for q, t in
                               zip(table["query"], table["train"])]
@@ -323,13 +323,14 @@ def effect(train, target, family, l2, id_column, drop, features, quiet, remove, 
             for m in methods:
                 records.append((title, name, float(now[j]), m, float(results[m][j])))
 
-    coef = {m: att.effects(m, remove=rows) for m in methods}
+    coef = {m: att.effects(m, remove=rows, by="position") for m in methods}
     section("coefficients", att.param_names_, att.params_, coef, "model parameters")
     test_frame = None
     if query is not None:
         qframe, Xq = query_design(fitted, query)
         t = targets.prediction(Xq)
-        preds = {m: np.atleast_1d(att.effects(m, remove=rows, target=t)) for m in methods}
+        preds = {m: np.atleast_1d(att.effects(m, remove=rows, target=t, by="position"))
+                 for m in methods}
         section("query predictions", list(Xq.index), np.atleast_1d(att.evaluate(t)), preds,
                 fitted.units("prediction"))
         if target in qframe.columns and test is None:
@@ -340,7 +341,8 @@ def effect(train, target, family, l2, id_column, drop, features, quiet, remove, 
         Xt = fitted.enc.design(test_frame, test_name)
         yt = fitted.enc.target_values(test_frame, test_name)
         t = targets.loss(Xt, yt, reduce="sum")
-        losses = {m: np.atleast_1d(att.effects(m, remove=rows, target=t)) for m in methods}
+        losses = {m: np.atleast_1d(att.effects(m, remove=rows, target=t, by="position"))
+                  for m in methods}
         section(f"total loss over the {len(yt)} {test_name} rows", ["test loss"],
                 np.atleast_1d(att.evaluate(t)), losses, fitted.units("loss"))
     if out is not None:
