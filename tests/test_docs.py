@@ -65,6 +65,8 @@ def test_guide_examples_run_and_their_numbers_are_the_ones_quoted(tmp_path, monk
     # The numbers the guide quotes (measured by these blocks).
     assert "27 of the 34 highest self-influence rows were flipped" in out
     assert "retrain -13.43" in out and "test loss now 23.36" in out
+    assert "if -6.48" in out and "rif -6.6" in out and "newton -8.45" in out
+    assert "newton, 20 steps -13.43" in out
     top = ns["table"]
     first = top[top["query"] == "p175"].iloc[0]
     assert first["train"] == "p391" and round(first["effect"], 3) == -0.324
