@@ -13,6 +13,8 @@ from ._threads import sum_chunks
 
 #: Rows processed at once when a computation would otherwise allocate n × (something) temporaries.
 CHUNK_ROWS = 4096
+#: Bytes of X per chunk of a fused sweep (η and X̃ᵀr from the same rows while they are in cache).
+FUSED_BYTES = 2**21
 
 
 class DenseDesign:
@@ -79,6 +81,54 @@ class DenseDesign:
         if self.fit_intercept:
             out[-1] = v.sum()
         return out
+
+    def fused_slices(self):
+        """Row slices of about FUSED_BYTES of X each (fixed by n and p alone), in order."""
+        rows = int(min(CHUNK_ROWS, max(64, FUSED_BYTES // (8 * max(self.n_features, 1)))))
+        for start in range(0, self.n_samples, rows):
+            yield slice(start, min(start + rows, self.n_samples))
+
+    def value_and_gradient(self, theta: np.ndarray, row_terms):
+        """(Σ_i v_i, X̃ᵀr, η) in one sweep over X, for ``(v, r) = row_terms(sl, η[sl])``.
+
+        Each chunk's rows are read once for η = X̃θ and, still in cache, once more for X̃ᵀr:
+        about one pass over X instead of two.  Chunks are summed in order (reproducible).
+        Returns the float Σ v, the gradient part of shape (n_params,) and η (n_samples,).
+        """
+        d, p = self.n_features, self.n_params
+        beta = theta[:d]
+        eta = np.empty(self.n_samples)
+
+        def part(sl):
+            Xc = self.X[sl]
+            e = Xc @ beta
+            if self.fit_intercept:
+                e += theta[-1]
+            eta[sl] = e
+            v, r = row_terms(sl, e)
+            out = np.empty(p + 1)
+            out[:d] = Xc.T @ r
+            if self.fit_intercept:
+                out[d] = r.sum()
+            out[p] = v.sum()
+            return out
+
+        total = sum_chunks(part, self.fused_slices(), np.zeros(p + 1))
+        return float(total[p]), total[:p], eta
+
+    def weighted_column_squares(self, w: np.ndarray) -> np.ndarray:
+        """diag(X̃ᵀ diag(w) X̃) = Σ_i w_i x̃_ij², shape (n_params,), in one sweep over X."""
+        d, p = self.n_features, self.n_params
+
+        def part(sl):
+            Xc = self.X[sl]
+            out = np.empty(p)
+            out[:d] = np.square(Xc).T @ w[sl]
+            if self.fit_intercept:
+                out[d] = w[sl].sum()
+            return out
+
+        return sum_chunks(part, self.fused_slices(), np.zeros(p))
 
     def weighted_gram(self, w: np.ndarray) -> np.ndarray:
         """X̃ᵀ diag(w) X̃, shape (n_params, n_params), accumulated over row chunks.

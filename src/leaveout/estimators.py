@@ -91,11 +91,12 @@ class FittedState:
         H at θ̂ and its Cholesky factor when the fit already has them (``NewtonResult``).
     """
 
-    def __init__(self, loss: LinearLoss, theta: np.ndarray, hessian=None, factor=None):
+    def __init__(self, loss: LinearLoss, theta: np.ndarray, hessian=None, factor=None,
+                 eta=None):
         self.loss = loss
         self.design = loss.design
         self.theta = theta
-        self.eta = loss.eta(theta)
+        self.eta = loss.eta(theta) if eta is None else eta
         self.r = loss.row_gradient_scale(self.eta)
         self.w = loss.row_curvature(self.eta)
         if hessian is None or factor is None:
@@ -419,7 +420,7 @@ class FittedState:
                          loss.weights[keep], loss.l2)
         t0 = time.perf_counter()
         try:
-            theta = exact_fit(sub, self.theta).theta
+            theta = exact_fit(sub, self.theta, hessian="never").theta
         except (SingularHessianError, ConvergenceError) as exc:
             warn(
                 f"Retraining without set {k} (rows {_names(T)}) has no unique finite optimum "
