@@ -48,7 +48,7 @@ def test_first_order_fit_reaches_the_reference_optimum(monkeypatch, family, fit_
 
 
 def test_final_hessian_is_kept_when_cheap_and_skipped_when_dear(monkeypatch):
-    from leaveout._design import make_design
+    from leaveout.designs import make_design
     from leaveout._linear import LinearLoss
 
     # p = 100: the Hessian costs a few sweeps, less than half of L-BFGS's: computed and kept.

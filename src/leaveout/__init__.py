@@ -15,6 +15,7 @@ from .exceptions import (
     LeaveoutWarning,
     NewtonStepsWarning,
     PolishWarning,
+    ProblemTooLargeError,
     SetLeverageWarning,
     SingularHessianError,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "METHODS",
     "NewtonStepsWarning",
     "PolishWarning",
+    "ProblemTooLargeError",
     "SetLeverageWarning",
     "SingularHessianError",
     "fit",

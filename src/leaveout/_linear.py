@@ -39,6 +39,8 @@ class LinearLoss:
         self.weights = weights
         self.l2 = l2
         self.penalty = l2 * design.penalty_mask()
+        #: How Newton steps apply H⁻¹ ("primal", "kernel" or "cg"; see leaveout.solvers).
+        self.solver = "primal"
 
     def eta(self, theta: np.ndarray) -> np.ndarray:
         return self.design.matvec(theta)
@@ -92,6 +94,9 @@ class LinearLoss:
             with np.errstate(over="ignore", invalid="ignore"):
                 return s[sl] * fam.loss(eta, y[sl]), s[sl] * fam.d1(eta, y[sl])
 
+        if not hasattr(self.design, "value_and_gradient"):  # no fused sweep (sparse designs)
+            eta = self.eta(theta)
+            return self.objective(theta, eta), self.gradient(theta, eta), eta
         data, g, eta = self.design.value_and_gradient(theta, row_terms)
         pt = self.penalty * theta
         return data + 0.5 * float(np.dot(pt, theta)), g + pt, eta

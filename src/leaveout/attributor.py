@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import numbers
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _validation as v
-from ._design import make_design
+from .designs import make_design
 from ._features import check_feature_names, check_same_rows, feature_names, query_labels
 from ._frames import effects_frame, param_names, top_frame
 from ._indices import check_indices
@@ -17,10 +19,11 @@ from ._pipeline import FixedTransform, is_pipeline
 from ._refine import Refinement, check_steps_tol, warn_not_contracting
 from ._warn import warn
 from .adapters import adopt
-from .estimators import METHODS, FittedState
+from .estimators import METHODS, FittedState, KernelState
 from .exceptions import IllConditionedWarning, PolishWarning, SingularHessianError
 from .fitting import GLM, NewtonResult, exact_fit
-from .targets import Target
+from .solvers import SOLVERS, choose
+from .targets import Coefficient, Target
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,11 @@ def _private(validated: np.ndarray, given, copy: bool) -> np.ndarray:
     memory the caller holds — the caller's own array, or a view of a DataFrame's block.  Arrays
     that are ours alone are made read-only.  With ``copy=False`` nothing is copied or frozen.
     """
+    if sp.issparse(validated):
+        # check_sparse_X always returns a new matrix: freeze its arrays.
+        for a in (validated.data, validated.indices, validated.indptr):
+            a.flags.writeable = False
+        return validated
     foreign = (validated is given or validated.base is not None
                or isinstance(given, np.ndarray) and np.may_share_memory(validated, given))
     if foreign and copy:
@@ -68,7 +76,13 @@ class Attributor:
         Keep private copies of X, y and sample_weight where they would share memory with your
         arrays (effects are computed lazily, so later edits to your arrays must not reach them).
         ``copy=False`` saves size(X) of memory; X, y and sample_weight must then not be modified
-        while the Attributor is in use.
+        while the Attributor is in use.  A scipy.sparse X is always copied (it is converted to
+        canonical CSR on the way in), which costs O(nnz).
+    solver : {"auto", "primal", "kernel"}, default="auto"
+        How H⁻¹ is applied (DESIGN.md §5, :mod:`leaveout.solvers`): the p × p Cholesky
+        ("primal") or the bordered (n+1) × (n+1) kernel form ("kernel", needs l2 > 0; nothing
+        p × p is formed).  "auto" takes the primal form while p ≤ n or p ≤ 500 and otherwise
+        the cheaper one.  Both give the same effects to rounding.
 
     Attributes
     ----------
@@ -89,6 +103,8 @@ class Attributor:
     polish_shift_ : float
         ‖θ̂ − θ₀‖ / max(‖θ₀‖, tiny): how far polishing moved the adopted parameters (inf when
         they were not finite and the model was refitted from scratch).
+    solver_, solver_reason_ : str
+        The solver used ("primal" or "kernel") and why it was chosen (also logged, INFO).
     newton_info_ : NewtonInfo
         Set by every ``effects("newton", ...)`` call: per set (or row), the steps taken, the
         last relative update, the observed contraction ratio, and whether it converged or
@@ -117,7 +133,7 @@ class Attributor:
     """
 
     @reproducible
-    def __init__(self, model, X, y, sample_weight=None, *, copy=True):
+    def __init__(self, model, X, y, sample_weight=None, *, copy=True, solver="auto"):
         self.row_labels_ = query_labels(X)
         pipe = None
         if is_pipeline(model):  # attributed in its final estimator's space (leaveout._pipeline)
@@ -145,6 +161,12 @@ class Attributor:
         Xa, ya, sw = (_private(a, g, copy) for a, g in ((Xa, X), (ya, y), (sw, sample_weight)))
         design = make_design(Xa, adopted.fit_intercept)
         loss = LinearLoss(design, family, ya, sw, l2)
+        solver = v.check_choice(solver, "solver", "Attributor", SOLVERS)
+        choice = choose(design, l2, solver)
+        # The polish may take its Newton steps by conjugate gradients when that is cheaper.
+        loss.solver = choose(design, l2, solver, purpose="fit").name if solver == "auto" \
+            else choice.name
+        self.solver_, self.solver_reason_ = choice.name, choice.reason
         theta0 = adopted.theta0
         finite0 = bool(np.all(np.isfinite(theta0)))
         cache = getattr(model, "_fit_cache", None) if isinstance(model, GLM) else None
@@ -198,7 +220,9 @@ class Attributor:
             self.feature_names_in_ = pipe.feature_names_in
         out_names = adopted.feature_names if pipe is None else pipe.feature_names_out
         self.param_names_ = param_names(out_names, Xa.shape[1], adopted.fit_intercept)
-        self._state = FittedState(loss, theta, res.hessian, res.factor, res.eta)
+        loss.solver = choice.name  # refits (retrain) factorise as the effects do
+        state_class = KernelState if choice.name == "kernel" else FittedState
+        self._state = state_class(loss, theta, res.hessian, res.factor, res.eta)
         factor = self._state.factor
         self.condition_number_ = factor.condition_estimate()
         self.scaled_condition_number_ = factor.scaled_condition_estimate()
@@ -326,7 +350,8 @@ class Attributor:
         if bound is None:
             out = deltas
         elif linearize:
-            out = bound.shape_result(deltas @ bound.jacobian_t(st.theta))
+            J = bound.jacobian_t(st.theta)
+            out = bound.shape_result(np.asarray(J.T @ deltas.T).T)  # J may be sparse
         else:
             out = bound.shape_result(self._plugin(bound, deltas))
         return out[0] if single else out
@@ -354,6 +379,9 @@ class Attributor:
             raise TypeError(
                 f"target must be made by leaveout.targets (linear_predictor, prediction or "
                 f"loss); got {type(target).__name__}.")
+        if isinstance(target, Coefficient):  # no query rows: resolved by parameter name
+            return target.bind(self.family, self.n_params - int(self.fit_intercept),
+                               self.fit_intercept, param_names=self.param_names_)
         if self._pipe is not None:
             target = self._pipe.transform_target(target)
         else:
@@ -417,7 +445,7 @@ class Attributor:
         return bound.shape_result(bound.values(P))
 
     def _plugin(self, bound, deltas):
-        return bound.change(self.params_, deltas @ bound.query_t())
+        return bound.change(self.params_, np.asarray(bound.query_t().T @ deltas.T).T)
 
     @reproducible
     def retrain(self, remove, *, checkpoint=None) -> np.ndarray:
@@ -504,3 +532,64 @@ class Attributor:
         method = self._loo_args(method, checkpoint, "self_influence")
         loo, full = loo_losses(self._state, method, checkpoint)
         return loo - full
+
+    def smallest_removal(self, target: Target, *, max_rows: int | None = None, threshold=None,
+                         verify: bool = True, method: str = "newton"):
+        """The smallest set of training rows found whose removal flips a scalar target.
+
+        A robustness audit (AMIP, Broderick, Giordano & Meager 2020): would the conclusion —
+        the sign of a coefficient, a prediction — survive dropping a handful of rows?  Rows are
+        removed greedily by their per-row effects, re-ranked on the model refitted without the
+        rows removed so far (so rows that mask each other are found), and the set is verified
+        by an exact refit.  The one-shot sets ranked once by IF (AMIP's) and by RIF are
+        searched too, and the smallest verified set of all is returned.
+
+        Parameters
+        ----------
+        target : Target
+            A scalar target: :func:`targets.coefficient`, a target with ``reduce="sum"`` or
+            ``"mean"``, or a target on one query row.
+        max_rows : int, optional
+            The most rows the set may hold, 1 ≤ max_rows ≤ n_samples (default n_samples // 10).
+        threshold : float, optional
+            ``None``: flip the sign (cross 0).  A number: move the target past it, from the
+            side it is on now.
+        verify : bool, default=True
+            Refit exactly (the greedy's steps and the final check).  ``False`` uses one Newton
+            step per greedy round instead, and nothing is claimed: ``flipped`` is False and
+            ``actual`` NaN.
+        method : {"newton", "rif", "if"}, default="newton"
+            The estimate reported as ``predicted`` (and the greedy's ranking: IF effects with
+            ``"if"``, RIF effects otherwise).
+
+        Returns
+        -------
+        RemovalAudit
+            ``rows``, ``predicted``, ``actual`` and ``flipped``; ``flipped`` is True only when
+            the exact refit without ``rows`` crosses the threshold.  If no set of at most
+            ``max_rows`` rows is found, ``flipped`` is False and ``rows`` / ``actual`` describe
+            the set that moved the target furthest (``moved`` = actual − value).
+        """
+        from .audit import check_max_rows
+        from .audit import smallest_removal as search
+
+        method = v.check_method(method, ("newton", "rif", "if"))
+        bound = self._bind(target)
+        if not (bound.scalar or target.shape == (1,)):
+            raise ValueError(
+                f"smallest_removal needs a scalar target; {target!r} has shape {target.shape}. "
+                f"Use reduce='sum' (or 'mean'), a single query row, or targets.coefficient(j).")
+        max_rows = check_max_rows(max_rows, self.n_samples)
+        verify = v.check_bool(verify, "verify", "smallest_removal")
+        if threshold is None:
+            threshold = 0.0
+        elif isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real) \
+                or not np.isfinite(threshold):
+            raise ValueError(f"threshold must be None (sign flip) or a finite number; got "
+                             f"{threshold!r}.")
+        value = float(bound.value(self.params_)[0])
+        if value == float(threshold):
+            raise ValueError(f"The target already equals the threshold ({value:g}): there is no "
+                             f"side to move it from. Choose another threshold.")
+        return search(self._state, bound, max_rows=max_rows, threshold=float(threshold),
+                      verify=verify, method=method)

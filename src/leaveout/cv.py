@@ -17,6 +17,7 @@ import numbers
 import time
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _validation as v
 from ._linear import LinearLoss
@@ -41,12 +42,15 @@ class PathFitWarning(LeaveoutWarning):
 def default_l2s(loss: LinearLoss, n_l2s: int = DEFAULT_N_L2S) -> np.ndarray:
     """The default penalty path, decreasing: ``c · logspace(1, -5, n_l2s)``.
 
-    The data scale c is the mean diagonal entry of the data part of the Hessian at the null
-    model (β = 0, the intercept-only fit): c = Σ_j Σ_i w0_i (x_ij − x̄_j)² / n_features, with
-    w0_i = s_i ℓ''(η0_i, y_i) and x̄ the w0-weighted column means (no centring without an
-    intercept).  λ = c penalises each coefficient as much as the data curve it on average, so
-    the path runs from heavy shrinkage (10 c) to nearly none (1e-5 c).  It follows the units of
-    the features and the number of rows (the penalty is a sum convention).
+    The data scale c is the mean nonzero eigenvalue (at most) of the data part of the Hessian
+    at the null model (β = 0, the intercept-only fit): its trace Σ_i w0_i ‖x_i − x̄‖² divided by
+    its largest possible rank, min(n_features, rows of positive weight − 1 with an intercept),
+    with w0_i = s_i ℓ''(η0_i, y_i) and x̄ the w0-weighted column means (no centring without an
+    intercept).  λ = c penalises as much as the data curve the parameters in a typical
+    direction, so the path runs from heavy shrinkage (10 c) to nearly none (1e-5 c).  It
+    follows the units of the features and the number of rows (the penalty is a sum convention),
+    and wide data (more features than rows) get the larger scale their Gram's nonzero
+    eigenvalues have.
     """
     design = loss.design
     eta0 = design.matvec(cold_start(loss))
@@ -56,8 +60,15 @@ def default_l2s(loss: LinearLoss, n_l2s: int = DEFAULT_N_L2S) -> np.ndarray:
     if design.n_features == 0 or total <= 0.0:
         scale = 1.0
     else:
-        mean = (w0 @ X) / total if design.fit_intercept else np.zeros(design.n_features)
-        scale = float(w0 @ ((X - mean) ** 2).sum(axis=1)) / design.n_features
+        mean = np.asarray(X.T @ w0) / total if design.fit_intercept \
+            else np.zeros(design.n_features)
+        rank = min(design.n_features, int(np.count_nonzero(loss.weights > 0))
+                   - int(design.fit_intercept))
+        if sp.issparse(X):  # Σ w0 ‖x − x̄‖² = Σ w0 ‖x‖² − total ‖x̄‖², without densifying X
+            sq = float(design.sq_rmatvec(w0)[: design.n_features].sum())
+            scale = max(sq - total * float(mean @ mean), 0.0) / max(rank, 1)
+        else:
+            scale = float(w0 @ ((X - mean) ** 2).sum(axis=1)) / max(rank, 1)
         if not (np.isfinite(scale) and scale > 0.0):
             scale = 1.0
     return scale * np.logspace(*DEFAULT_DECADES, n_l2s)
@@ -104,8 +115,8 @@ class GLMCV:
     family : {"logistic", "squared", "poisson"}, default="logistic"
     l2s : array-like of shape (n_l2s,), optional
         Penalties λ ≥ 0 (finite).  Default: 25 values log-spaced from 10 c down to 1e-5 c, with
-        c the data scale of :func:`default_l2s` (the mean diagonal of the data part of the
-        Hessian at the null model).
+        c the data scale of :func:`default_l2s` (the trace of the data part of the Hessian at
+        the null model over its largest possible rank, min(n_features, n_samples − 1)).
     fit_intercept : bool, default=True
     method : {"rif", "newton", "if", "retrain"}, default="rif"
         How η₋ᵢ is obtained: ``"rif"`` (= ``"newton"``, the ALO estimate; exact for squared

@@ -47,3 +47,9 @@ class ConvergenceError(ValueError):
 
 class SingularHessianError(ValueError):
     """The Hessian of the objective is singular: the optimum is not unique."""
+
+
+class ProblemTooLargeError(ValueError, MemoryError):
+    """The chosen computation would need more memory than is available (or an output too large
+    to return); the message gives the estimate and the alternative.  A ``ValueError`` (a choice
+    the user can change) and a ``MemoryError``."""

@@ -14,6 +14,7 @@ Each has ``reduce=None`` (one value per query row: the target has shape (m,)) or
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _validation as v
 from ._features import check_same_rows, feature_names, query_labels
@@ -57,9 +58,14 @@ class Target:
         self.raw = X.copy(deep=True) if hasattr(X, "iloc") and getattr(X, "ndim", 0) == 2 else None
         self._error = None
         try:
-            self.X = np.array(v.check_X(X, name="the target's X", allow_empty_columns=True),
-                              dtype=np.float64, order="C", copy=True)  # later edits must not leak in
-            self.X.flags.writeable = False
+            Xq = v.check_X(X, name="the target's X", allow_empty_columns=True)
+            if sp.issparse(Xq):  # a new canonical CSR copy already: freeze it
+                for a in (Xq.data, Xq.indices, Xq.indptr):
+                    a.flags.writeable = False
+                self.X = Xq
+            else:
+                self.X = np.array(Xq, dtype=np.float64, order="C", copy=True)  # edits must not leak
+                self.X.flags.writeable = False
         except (TypeError, ValueError) as exc:
             if self.raw is None:
                 raise
@@ -124,7 +130,7 @@ class BoundTarget:
 
     def _eta(self, theta):
         d = self.X.shape[1]
-        eta = self.X @ theta[:d]
+        eta = np.asarray(self.X @ theta[:d])
         if self.fit_intercept:
             eta = eta + theta[-1]
         return eta
@@ -167,6 +173,9 @@ class BoundTarget:
     def query_t(self) -> np.ndarray:
         """The query rows x̃_q as columns, shape (p, m): X̃_q Δθ is the shift of their η."""
         Q = self.X.T
+        if sp.issparse(Q):  # sparse query rows stay sparse: (p, m) CSC
+            ones = sp.csc_matrix(np.ones((1, self.X.shape[0])))
+            return sp.vstack([Q, ones], format="csc") if self.fit_intercept else sp.csc_matrix(Q)
         if self.fit_intercept:
             Q = np.vstack([Q, np.ones((1, self.X.shape[0]))])
         return Q
@@ -202,6 +211,11 @@ class BoundTarget:
             if self.fit_intercept:
                 J[-1, 0] = dv.sum()
             return J
+        if sp.issparse(self.X):  # (d, m) sparse: columns x_q · dv_q, never densified here
+            Xt = sp.csc_matrix(self.X.T.multiply(dv[None, :]))
+            if self.fit_intercept:
+                Xt = sp.vstack([Xt, sp.csc_matrix(dv[None, :])], format="csc")
+            return Xt
         Xt = self.X.T * dv  # (d, m)
         if self.fit_intercept:
             Xt = np.vstack([Xt, dv[None, :]])
@@ -227,4 +241,90 @@ def loss(X, y, *, reduce=None) -> Target:
     return Target("loss", X, y=y, reduce=reduce)
 
 
-__all__ = ["Target", "linear_predictor", "loss", "prediction"]
+class Coefficient(Target):
+    """The value of one fitted parameter θ_j; create with :func:`coefficient`.
+
+    A scalar target (shape ``()``) whose gradient is the unit vector e_j: its first-order
+    change is exactly the parameter change Δθ_j.
+    """
+
+    kind = "coefficient"
+
+    def __init__(self, j):
+        # Target's query-row attributes, for code that reads them: a coefficient has none.
+        self.X = self.raw = self.feature_names = self.index = self._y_raw = None
+        self.reduce = "sum"
+        if isinstance(j, (bool, np.bool_)) or not isinstance(j, (int, np.integer, str)):
+            raise TypeError(f"targets.coefficient takes a parameter's index (int) or a "
+                            f"feature name (str); got {j!r} ({type(j).__name__}).")
+        if not isinstance(j, str) and j < 0:
+            raise ValueError(f"targets.coefficient index must be >= 0 (indices are not wrapped "
+                             f"around); got {j}. The intercept, when fitted, is the last "
+                             f"index (n_features).")
+        self.j = j if isinstance(j, str) else int(j)
+
+    n_rows = 1
+    shape = ()
+
+    def __repr__(self) -> str:
+        return f"targets.coefficient({self.j!r})"
+
+    def bind(self, family, n_features: int, fit_intercept: bool, y_map=None,
+             param_names=None) -> "BoundTarget":
+        """Resolve the index or name against the model's parameters (``param_names``: the
+        feature names, or x0, x1, …, then ``"intercept"``)."""
+        n_params = n_features + int(fit_intercept)
+        names = list(param_names) if param_names is not None else (
+            [f"x{k}" for k in range(n_features)] + (["intercept"] if fit_intercept else []))
+        if isinstance(self.j, str):
+            if self.j not in names:
+                shown = ", ".join(map(repr, names[:8])) + (", …" if len(names) > 8 else "")
+                raise ValueError(f"targets.coefficient({self.j!r}): the model has no parameter "
+                                 f"of that name; its parameters are {shown} ({n_params} in "
+                                 f"all).")
+            index = names.index(self.j)
+        else:
+            if self.j >= n_params:
+                raise ValueError(f"targets.coefficient({self.j}) is out of range: the model has "
+                                 f"{n_params} parameters (indices 0..{n_params - 1}"
+                                 f"{', the intercept last' if fit_intercept else ''}).")
+            index = self.j
+        return _BoundCoefficient(self, family, fit_intercept, index, n_params)
+
+
+class _BoundCoefficient(BoundTarget):
+    """θ ↦ θ_j, with Jacobian e_j."""
+
+    def __init__(self, target, family, fit_intercept, index: int, n_params: int):
+        self.target, self.family, self.fit_intercept, self.y = target, family, fit_intercept, None
+        self.index, self.n_params = index, n_params
+        self._weights = np.ones(1)  # scalar
+
+    def value(self, theta: np.ndarray) -> np.ndarray:
+        return np.array([theta[self.index]], dtype=np.float64)
+
+    def values(self, thetas: np.ndarray) -> np.ndarray:
+        return np.asarray(thetas, dtype=np.float64)[:, [self.index]].copy()
+
+    def jacobian_t(self, theta: np.ndarray) -> np.ndarray:
+        J = np.zeros((self.n_params, 1))
+        J[self.index, 0] = 1.0
+        return J
+
+    def query_t(self) -> np.ndarray:
+        """e_j as a (p, 1) column: D = Δθ e_j is the change Δθ_j itself."""
+        return self.jacobian_t(None)
+
+    def change(self, theta: np.ndarray, D: np.ndarray) -> np.ndarray:
+        """The plug-in change of θ_j is exactly Δθ_j (f is linear): D itself, shape (k, 1)."""
+        return np.array(D, dtype=np.float64, copy=True)
+
+
+def coefficient(j) -> Coefficient:
+    """Target θ_j: one fitted coefficient, by index (0-based; the intercept, when fitted, is
+    index n_features) or by name (a feature name of a model fitted on a DataFrame, ``"x3"`` for
+    plain arrays, or ``"intercept"``).  A scalar target; its change is Δθ_j."""
+    return Coefficient(j)
+
+
+__all__ = ["Coefficient", "Target", "coefficient", "linear_predictor", "loss", "prediction"]
