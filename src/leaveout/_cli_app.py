@@ -191,6 +191,10 @@ from . import _cli_data  # noqa: E402  (registers attribute, effect, report on t
 
 _cli_data.register(app)
 
+from . import _cli_answers  # noqa: E402  (registers cv, audit)
+
+_cli_answers.register(app)
+
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -224,8 +228,8 @@ def run(argv=None) -> int:
             try:
                 rv = app.main(args=args, prog_name="leaveout", standalone_mode=False)
             finally:
-                for w in caught:  # each warning on one line (they say what to distrust)
-                    click.echo(f"leaveout: warning: {_one_line(w.message)}", err=True)
+                for text in dict.fromkeys(_one_line(w.message) for w in caught):
+                    click.echo(f"leaveout: warning: {text}", err=True)  # once, on one line
                 caught.clear()
         except click.exceptions.NoArgsIsHelpError as exc:
             click.echo(exc.format_message())

@@ -33,8 +33,11 @@ def _path(**kw):
     return click.Path(dir_okay=False, path_type=str, **kw)
 
 
-def data_options(f):
-    """TRAIN and the options every data command shares."""
+def data_options(f=None, *, l2: bool = True):
+    """TRAIN and the options every data command shares (``l2=False``: without ``--l2``, for a
+    command that chooses the penalty itself)."""
+    if f is None:
+        return lambda g: data_options(g, l2=l2)
     for decorator in reversed([
         click.argument("train", type=_path(exists=True)),
         click.option("--target", required=True, metavar="COL",
@@ -42,8 +45,9 @@ def data_options(f):
         click.option("--family", type=click.Choice(["auto", "logistic", "squared", "poisson"]),
                      default="auto", show_default=True,
                      help="GLM family; auto = logistic for a two-valued target, else squared."),
-        click.option("--l2", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
-                     help="L2 penalty λ in Σ loss + (λ/2)‖β‖² (intercept unpenalised)."),
+        *([click.option("--l2", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
+                        help="L2 penalty λ in Σ loss + (λ/2)‖β‖² (intercept unpenalised).")]
+          if l2 else []),
         click.option("--id", "id_column", metavar="COL", default=None,
                      help="Column naming the rows (default: 0-based row numbers)."),
         click.option("--drop", metavar="A,B", default=None,
@@ -96,10 +100,8 @@ class Fitted:
         self._positions = {lab: i for i, lab in enumerate(self.X.index)}
 
 
-def fit_train(train, target, family, l2, id_column, features, drop, quiet) -> Fitted:
-    """Read, encode, fit and attribute TRAIN."""
-    import leaveout
-
+def encode_train(train, target, family, l2, id_column, features, drop, quiet):
+    """Read and encode TRAIN (notes to stderr): (frame, encoding, X, y)."""
     frame = read_table(train, "TRAIN")
     enc = Encoding.fit(frame, target, family=family, l2=l2, id_column=id_column,
                        features=split_names(features, "--features"),
@@ -108,6 +110,14 @@ def fit_train(train, target, family, l2, id_column, features, drop, quiet) -> Fi
     y = enc.target_values(frame, "TRAIN")
     for line in enc.notes + enc.mapping_lines():
         _note(quiet, line)
+    return frame, enc, X, y
+
+
+def fit_train(train, target, family, l2, id_column, features, drop, quiet) -> Fitted:
+    """Read, encode, fit and attribute TRAIN."""
+    import leaveout
+
+    frame, enc, X, y = encode_train(train, target, family, l2, id_column, features, drop, quiet)
     model = leaveout.fit(X, y, family=enc.family, l2=l2)
     att = leaveout.Attributor(model, X, y, copy=False)
     _note(quiet, f"fitted: {enc.family}, l2 = {l2:g}, {att.n_samples} training rows, "

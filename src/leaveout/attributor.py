@@ -179,9 +179,10 @@ class Attributor:
         finite0 = bool(np.all(np.isfinite(theta0)))
         cache = getattr(model, "_fit_cache", None) if isinstance(model, GLM) else None
         try:
-            if finite0 and cache is not None and cache.matches(loss, theta0):
+            eta0 = cache.matches(loss, theta0) if finite0 and cache is not None else None
+            if eta0 is not None:
                 # A leaveout fit on these very data: its final Hessian and factor are θ̂'s.
-                res = NewtonResult(theta0, np.nan, np.nan, 0, cache.hessian, cache.factor)
+                res = NewtonResult(theta0, np.nan, np.nan, 0, cache.hessian, cache.factor, eta0)
             else:
                 res = exact_fit(loss, theta0 if finite0 else None)
             theta = res.theta
@@ -217,7 +218,7 @@ class Attributor:
         self.param_names_ = param_names(out_names, Xa.shape[1], adopted.fit_intercept)
         loss.solver = choice.name  # refits (retrain) factorise as the effects do
         state_class = KernelState if choice.name == "kernel" else FittedState
-        self._state = state_class(loss, theta, res.hessian, res.factor)
+        self._state = state_class(loss, theta, res.hessian, res.factor, res.eta)
         factor = self._state.factor
         self.condition_number_ = factor.condition_estimate()
         self.scaled_condition_number_ = factor.scaled_condition_estimate()

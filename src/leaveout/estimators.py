@@ -95,11 +95,12 @@ class FittedState:
     #: The solver whose factor this state works with (see leaveout.solvers).
     solver = "primal"
 
-    def __init__(self, loss: LinearLoss, theta: np.ndarray, hessian=None, factor=None):
+    def __init__(self, loss: LinearLoss, theta: np.ndarray, hessian=None, factor=None,
+                 eta=None):
         self.loss = loss
         self.design = loss.design
         self.theta = theta
-        self.eta = loss.eta(theta)
+        self.eta = loss.eta(theta) if eta is None else eta
         self.r = loss.row_gradient_scale(self.eta)
         self.w = loss.row_curvature(self.eta)
         if factor is None or getattr(factor, "kind", "primal") != self.solver or \
@@ -455,7 +456,7 @@ class FittedState:
         sub.solver = loss.solver
         t0 = time.perf_counter()
         try:
-            theta = exact_fit(sub, self.theta).theta
+            theta = exact_fit(sub, self.theta, hessian="never").theta
         except (SingularHessianError, ConvergenceError) as exc:
             warn(
                 f"Retraining without set {k} (rows {_names(T)}) has no unique finite optimum "
