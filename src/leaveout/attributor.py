@@ -16,19 +16,19 @@ from ._indices import RowLabels, check_by
 from ._linear import LinearLoss
 from ._threads import reproducible
 from ._pipeline import FixedTransform, is_pipeline
+from ._refits import check_n_jobs, check_progress
+from ._polish import POLISH_ERROR, POLISH_WARN, check_polish  # noqa: F401 (re-exported)
 from ._refine import Refinement, check_steps_tol, warn_not_contracting
 from ._warn import warn
 from .adapters import adopt
 from .estimators import METHODS, FittedState, KernelState
-from .exceptions import IllConditionedWarning, PolishWarning, SingularHessianError
+from .exceptions import IllConditionedWarning, SingularHessianError
 from .fitting import GLM, NewtonResult, exact_fit
 from .solvers import SOLVERS, choose
 from .targets import Coefficient, Target
 
 logger = logging.getLogger(__name__)
 
-#: Relative parameter change by the polish above which a PolishWarning is emitted.
-POLISH_WARN = 1e-4
 #: Condition-number estimate of H above which an IllConditionedWarning is emitted.
 COND_WARN = 1e12
 
@@ -83,6 +83,12 @@ class Attributor:
         ("primal") or the bordered (n+1) × (n+1) kernel form ("kernel", needs l2 > 0; nothing
         p × p is formed).  "auto" takes the primal form while p ≤ n or p ≤ 500 and otherwise
         the cheaper one.  Both give the same effects to rounding.
+    refit_ok : bool, default=False
+        A model that polishing moves by more than 0.1 (relative, :attr:`polish_shift_`) does
+        not look fitted on these X, y, sample_weight (other data, rescaled columns, a solver
+        stopped far from its optimum): that raises :class:`~leaveout.ModelMismatchError`.
+        ``refit_ok=True`` attributes the refitted optimum instead, with a ``PolishWarning``.
+        Shifts between 1e-4 and 0.1 always only warn.
 
     Attributes
     ----------
@@ -102,7 +108,9 @@ class Attributor:
         columns, not for badly scaled ones; an ``IllConditionedWarning`` is raised above 1e12.
     polish_shift_ : float
         ‖θ̂ − θ₀‖ / max(‖θ₀‖, tiny): how far polishing moved the adopted parameters (inf when
-        they were not finite and the model was refitted from scratch).
+        they were not finite and the model was refitted from scratch).  Above 1e-4 a
+        ``PolishWarning``; above 0.1 (``POLISH_ERROR``) a ``ModelMismatchError`` unless
+        ``refit_ok=True``.
     solver_, solver_reason_ : str
         The solver used ("primal" or "kernel") and why it was chosen (also logged, INFO).
     newton_info_ : NewtonInfo
@@ -133,7 +141,8 @@ class Attributor:
     """
 
     @reproducible
-    def __init__(self, model, X, y, sample_weight=None, *, copy=True, solver="auto"):
+    def __init__(self, model, X, y, sample_weight=None, *, copy=True, solver="auto",
+                 refit_ok=False):
         self.row_labels_ = query_labels(X)
         pipe = None
         if is_pipeline(model):  # attributed in its final estimator's space (leaveout._pipeline)
@@ -187,21 +196,8 @@ class Attributor:
             self.polish_shift_ = float(np.linalg.norm(theta - theta0)) / denom
         else:
             self.polish_shift_ = np.inf  # NaN or inf parameters: refitted from scratch
-        if not finite0:
-            warn(
-                f"The {adopted.source}'s parameters contain NaN or inf; it was refitted from "
-                f"scratch on these X, y, sample_weight.", PolishWarning)
-        elif self.polish_shift_ > POLISH_WARN and adopted.source != "leaveout.GLM":
-            warn(
-                f"Polishing the {adopted.source} to the exact optimum moved its parameters by "
-                f"{self.polish_shift_:.2e} (relative). It had probably stopped early (raise "
-                f"max_iter / lower tol), or X, y, sample_weight differ from what it was fitted "
-                f"on. Effects are computed at the polished optimum.", PolishWarning)
-        elif self.polish_shift_ > POLISH_WARN:
-            warn(
-                f"The GLM is not at the optimum for these X, y, sample_weight (the exact optimum "
-                f"differs by {self.polish_shift_:.2e}, relative): was it fitted on other data? "
-                f"Effects are computed at the optimum for the data given here.", PolishWarning)
+        check_polish(adopted.source, self.polish_shift_, finite0,
+                     v.check_bool(refit_ok, "refit_ok", "Attributor"))
         self.family = family
         self.l2 = l2
         self.fit_intercept = adopted.fit_intercept
@@ -251,7 +247,8 @@ class Attributor:
     @reproducible
     def effects(self, method: str = "rif", remove=None, target: Target | None = None, *,
                 linearize: bool | None = None, checkpoint=None, steps: int | None = None,
-                tol: float | None = None, as_frame: bool = False, by: str | None = None):
+                tol: float | None = None, as_frame: bool = False, by: str | None = None,
+                progress: bool | None = None, n_jobs: int | None = None):
         """Change of the parameters (or of a target) when training rows are removed.
 
         Parameters
@@ -285,7 +282,15 @@ class Attributor:
         checkpoint : path-like, optional
             Only for ``retrain``: a directory where each finished refit is saved atomically.
             Rerunning the same call (same data and model) after an interruption reuses them and
-            refits only the missing sets. Progress is logged (``logging``, INFO).
+            refits only the missing sets. Progress is logged (``logging``, INFO), with how many
+            refits were reused.
+        progress : bool, optional
+            Only for ``retrain``: a progress bar on stderr (tqdm, optional).  Default: shown
+            when stderr is a terminal and tqdm is installed; ``False`` never, ``True`` whenever
+            tqdm is installed.  It counts checkpointed refits as done and says how many.
+        n_jobs : int, optional
+            Only for ``retrain``: refit on this many worker processes (joblib, optional; -1:
+            every core).  The results are identical to a serial run, in the same order.
         steps : int, optional
             Only for ``newton``: the most steps per set (default 1, the Newton step alone,
             unchanged). Each further step refreshes the gradient of the retained objective at
@@ -322,8 +327,15 @@ class Attributor:
         """
         if v.check_bool(as_frame, "as_frame", "effects"):
             out = self.effects(method, remove, target, linearize=linearize, checkpoint=checkpoint,
-                               steps=steps, tol=tol, by=by)
+                               steps=steps, tol=tol, by=by, progress=progress, n_jobs=n_jobs)
             return effects_frame(self, out, remove, target)
+        if progress is not None or n_jobs is not None:
+            if v.check_method(method, METHODS) != "retrain":
+                raise ValueError(f"progress and n_jobs apply to method='retrain' only (the "
+                                 f"other methods are cheap); got method={method!r}.")
+            with self._state.retraining(check_progress(progress), check_n_jobs(n_jobs)):
+                return self.effects(method, remove, target, linearize=linearize,
+                                    checkpoint=checkpoint, steps=steps, tol=tol, by=by)
         method = v.check_method(method, METHODS)
         steps, tol = check_steps_tol(method, steps, tol)
         bound = None
@@ -458,11 +470,13 @@ class Attributor:
         return bound.change(self.params_, np.asarray(bound.query_t().T @ deltas.T).T)
 
     @reproducible
-    def retrain(self, remove, *, checkpoint=None, by=None) -> np.ndarray:
-        """Exact parameters θ̂₋T after removing ``remove`` (same forms, ``checkpoint`` and
-        ``by`` as in :meth:`effects`)."""
+    def retrain(self, remove, *, checkpoint=None, by=None, progress=None,
+                n_jobs=None) -> np.ndarray:
+        """Exact parameters θ̂₋T after removing ``remove`` (same forms, ``checkpoint``, ``by``,
+        ``progress`` and ``n_jobs`` as in :meth:`effects`)."""
         sets, single = self._rows.resolve(remove, by)
-        thetas = self.params_ + self._state.sets("retrain", sets, checkpoint)
+        with self._state.retraining(check_progress(progress), check_n_jobs(n_jobs)):
+            thetas = self.params_ + self._state.sets("retrain", sets, checkpoint)
         return thetas[0] if single else thetas
 
     def set_leverage(self, remove, *, by=None):
