@@ -259,7 +259,7 @@ class FittedState:
 
     def _plugin_block(self, sl: slice, V: np.ndarray) -> np.ndarray:
         """Rows sl of X̃ H⁻¹ Q, from V = :meth:`_plugin_solve` (Q)."""
-        return self.design.rows(np.arange(sl.start, sl.stop)) @ V
+        return self.design.matmat(V, sl)  # no copy of the rows
 
     def _combine(self, T: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Σ_{i∈T} c_i H⁻¹x̃_i = H⁻¹ X̃_Tᵀ c, shape (n_params,)."""
