@@ -203,13 +203,13 @@ def test_cli_bench_and_report_rewrite(study, tmp_path, capsys):
     # The study's directory holds 4 of the 8 strategies: the CLI's default config is refused.
     args = ["bench", "--quick", "--no-sweeps", "--datasets", "breast_cancer",
             "--cache-dir", str(cache)]
-    assert main(args + ["--out", str(out)]) == 1
+    assert main(args + ["--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "holds results of another configuration (strategies" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert main(args + ["--out", str(tmp_path / "cli")]) == 0
     assert "accuracy study written" in capsys.readouterr().out
-    assert main(["bench", "--datasets", "nope", "--out", str(tmp_path)]) == 1
+    assert main(["bench", "--datasets", "nope", "--out", str(tmp_path)]) == 2
     assert "Unknown datasets ['nope']" in capsys.readouterr().err
 
 

@@ -330,8 +330,9 @@ ATTRIBUTOR_CASES = [
           "Retraining without set 0 (rows 0) has no unique finite optimum",
           att_of(X_LEV1, YS, family="squared", l2=0.0,
                  then=lambda a: a.effects("retrain", remove=[0])), nan=True, check=all_nan),
-    warns("att-data-not-the-fit-data", PolishWarning, "was it fitted on other data?",
-          lambda: leaveout.Attributor(leaveout.fit(X, Y), X + 1.0, Y)),
+    raises("att-data-not-the-fit-data", leaveout.ModelMismatchError,
+           "does not look fitted on these X, y, sample_weight",
+           lambda: leaveout.Attributor(leaveout.fit(X, Y), X + 1.0, Y)),
     raises("att-mismatched-width", ValueError,
            "X has 6 features, but the leaveout.GLM was fitted with 3",
            lambda: leaveout.Attributor(leaveout.fit(X, Y), np.hstack([X, X]), Y)),
@@ -348,8 +349,9 @@ ATTRIBUTOR_CASES = [
 ]
 
 SKLEARN_CASES = [
-    warns("sk-unconverged-logistic", PolishWarning, "It had probably stopped early",
-          sk(lambda: lm.LogisticRegression(max_iter=1))),
+    raises("sk-unconverged-logistic", leaveout.ModelMismatchError,
+           "if it stopped early, refit it with a larger max_iter",
+           sk(lambda: lm.LogisticRegression(max_iter=1))),
     raises("sk-l1-logistic", TypeError, "with an L1 component",
            sk(lambda: lm.LogisticRegression(l1_ratio=1.0, solver="liblinear"))),
     raises("sk-elasticnet-logistic", TypeError, "with an L1 component",
@@ -585,10 +587,11 @@ CONSISTENCY_CASES = [
            lambda: leaveout.Attributor(_ridge_with_alpha(-1.0), X, YS)),
     fine("att-glm-params-changed-after-fit", lambda: leaveout.Attributor(changed_after_fit(), X, Y),
          check=close_to(lambda: leaveout.Attributor(leaveout.fit(X, Y), X, Y))),
-    warns("att-nan-params", PolishWarning, "contain NaN or inf; it was refitted from scratch",
-          lambda: leaveout.Attributor(nan_params_model(), X, Y)),
+    warns("att-nan-params", PolishWarning, "contain NaN or inf, so it cannot be polished",
+          lambda: leaveout.Attributor(nan_params_model(), X, Y, refit_ok=True)),
     warns("att-adopted-on-rescaled-X", PolishWarning, "was it fitted on other data?",
-          lambda: leaveout.Attributor(leaveout.fit(X, YP, family="poisson"), X * 100, YP)),
+          lambda: leaveout.Attributor(leaveout.fit(X, YP, family="poisson"), X * 100, YP,
+                                      refit_ok=True)),
     raises("fit-warm-start-nonfinite", ValueError, "warm_start must be finite",
            lambda: leaveout.GLM().fit(X, Y, warm_start=np.full(4, np.inf))),
     raises("fit-warm-start-complex", TypeError, "warm_start must be an array of 4 floats",
@@ -968,6 +971,25 @@ def _plugin_of(method, remove, target):
 _TEST_LOSS = targets.loss(X[:5], Y[:5], reduce="sum")
 HALF = list(range(20))                                    # 20 of the 40 rows: set leverage ≈ 0.9
 
+@functools.cache
+def labelled_att():
+    """The 40 rows as a DataFrame whose index is a shuffled range 100..139 (not positions)."""
+    df = pd.DataFrame(X, columns=["a", "b", "c"],
+                      index=np.random.default_rng(0).permutation(40) + 100)
+    return leaveout.Attributor(leaveout.fit(df, Y), df, Y)
+
+
+def labelled(*args, **kw):
+    return lambda: labelled_att().effects(*args, **kw)
+
+
+def _same_as_positions(pos):
+    def check(result):
+        np.testing.assert_array_equal(result, labelled_att().effects("newton", remove=pos,
+                                                                     by="position"))
+    return check
+
+
 # Issue 7: no silent wrong answers.
 TRUST_CASES = [
     fine("eff-target-default-plugin-set",
@@ -982,6 +1004,49 @@ TRUST_CASES = [
     fine("eff-newton-large-set-leverage", eff("newton", remove=HALF)),
     raises("setlev-out-of-range", ValueError, "out of range for 40 training rows",
            lambda: base_att().set_leverage([40])),
+    fine("rows-index-labels", lambda: labelled_att().effects(
+        "newton", remove=labelled_att().row_labels_[[3, 7]].tolist(), by="label"),
+        _same_as_positions([3, 7])),
+    fine("rows-pandas-index", lambda: labelled_att().effects(
+        "newton", remove=pd.Index(labelled_att().row_labels_[[3, 7]].tolist())),
+        _same_as_positions([3, 7])),
+    raises("rows-plain-ints-non-default-index", ValueError,
+           "so they could be positions or labels", labelled("newton", remove=[103, 107])),
+    fine("rows-by-position", labelled("newton", remove=[3, 7], by="position"),
+         _same_as_positions([3, 7])),
+    raises("rows-label-not-in-index", ValueError, "that are not in X's row index",
+           labelled("newton", remove=pd.Index([5]))),
+    raises("rows-labels-without-index", ValueError, "X was not a pandas DataFrame",
+           eff("newton", remove=pd.Index([5]))),
+    raises("rows-strings-without-index", ValueError, "gives row labels (strings)",
+           eff("rif", remove=["row5"])),
+    raises("rows-by-unknown", ValueError, "by must be None, 'position' or 'label'",
+           eff("rif", remove=[1], by="index")),
+    raises("att-nan-params-no-refit-ok", leaveout.ModelMismatchError,
+           "pass refit_ok=True", lambda: leaveout.Attributor(nan_params_model(), X, Y)),
+    raises("att-fitted-on-rescaled-X", leaveout.ModelMismatchError,
+           "does not look fitted on these X, y, sample_weight",
+           lambda: leaveout.Attributor(leaveout.fit(X * 10, Y), X, Y)),
+    warns("att-fitted-on-rescaled-X-refit-ok", PolishWarning, "was it fitted on other data?",
+          lambda: leaveout.Attributor(leaveout.fit(X * 10, Y), X, Y, refit_ok=True)),
+    warns("sk-slightly-unconverged-logistic", PolishWarning, "It had probably stopped early",
+          sk(lambda: lm.LogisticRegression(max_iter=3, tol=1e-4))),
+    raises("att-refit-ok-not-bool", TypeError,
+           "The 'refit_ok' parameter of Attributor must be a bool",
+           lambda: leaveout.Attributor(leaveout.fit(X, Y), X, Y, refit_ok="yes")),
+    raises("retrain-n-jobs-zero", ValueError, "n_jobs must be None, a positive int",
+           eff("retrain", remove=[[1], [2]], n_jobs=0)),
+    raises("retrain-progress-not-bool", TypeError, "progress must be None",
+           lambda: base_att().retrain([1], progress="yes")),
+    raises("eff-n-jobs-with-rif", ValueError,
+           "progress and n_jobs apply to method='retrain' only", eff("rif", n_jobs=2)),
+    fine("retrain-progress-off-n-jobs-1",
+         eff("retrain", remove=[[1], [2]], progress=False, n_jobs=1),
+         lambda r: np.testing.assert_array_equal(
+             r, base_att().effects("retrain", remove=[[1], [2]]))),
+    raises("rows-bool-series-misaligned", ValueError,
+           "is a boolean Series whose index is not X's row index",
+           labelled("rif", remove=pd.Series([True] * 5))),
 ]
 
 CASES = (FIT_CASES + ATTRIBUTOR_CASES + SKLEARN_CASES + EFFECTS_CASES

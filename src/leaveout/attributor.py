@@ -12,23 +12,23 @@ from . import _validation as v
 from .designs import make_design
 from ._features import check_feature_names, check_same_rows, feature_names, query_labels
 from ._frames import effects_frame, param_names, top_frame
-from ._indices import check_indices
+from ._indices import RowLabels, check_by
 from ._linear import LinearLoss
 from ._threads import reproducible
 from ._pipeline import FixedTransform, is_pipeline
+from ._refits import check_n_jobs, check_progress
+from ._polish import POLISH_ERROR, POLISH_WARN, check_polish  # noqa: F401 (re-exported)
 from ._refine import Refinement, check_steps_tol, warn_not_contracting
 from ._warn import warn
 from .adapters import adopt
 from .estimators import METHODS, FittedState, KernelState
-from .exceptions import IllConditionedWarning, PolishWarning, SingularHessianError
+from .exceptions import IllConditionedWarning, SingularHessianError
 from .fitting import GLM, NewtonResult, exact_fit
 from .solvers import SOLVERS, choose
 from .targets import Coefficient, Target
 
 logger = logging.getLogger(__name__)
 
-#: Relative parameter change by the polish above which a PolishWarning is emitted.
-POLISH_WARN = 1e-4
 #: Condition-number estimate of H above which an IllConditionedWarning is emitted.
 COND_WARN = 1e12
 
@@ -83,6 +83,12 @@ class Attributor:
         ("primal") or the bordered (n+1) × (n+1) kernel form ("kernel", needs l2 > 0; nothing
         p × p is formed).  "auto" takes the primal form while p ≤ n or p ≤ 500 and otherwise
         the cheaper one.  Both give the same effects to rounding.
+    refit_ok : bool, default=False
+        A model that polishing moves by more than 0.1 (relative, :attr:`polish_shift_`) does
+        not look fitted on these X, y, sample_weight (other data, rescaled columns, a solver
+        stopped far from its optimum): that raises :class:`~leaveout.ModelMismatchError`.
+        ``refit_ok=True`` attributes the refitted optimum instead, with a ``PolishWarning``.
+        Shifts between 1e-4 and 0.1 always only warn.
 
     Attributes
     ----------
@@ -102,7 +108,9 @@ class Attributor:
         columns, not for badly scaled ones; an ``IllConditionedWarning`` is raised above 1e12.
     polish_shift_ : float
         ‖θ̂ − θ₀‖ / max(‖θ₀‖, tiny): how far polishing moved the adopted parameters (inf when
-        they were not finite and the model was refitted from scratch).
+        they were not finite and the model was refitted from scratch).  Above 1e-4 a
+        ``PolishWarning``; above 0.1 (``POLISH_ERROR``) a ``ModelMismatchError`` unless
+        ``refit_ok=True``.
     solver_, solver_reason_ : str
         The solver used ("primal" or "kernel") and why it was chosen (also logged, INFO).
     newton_info_ : NewtonInfo
@@ -133,7 +141,8 @@ class Attributor:
     """
 
     @reproducible
-    def __init__(self, model, X, y, sample_weight=None, *, copy=True, solver="auto"):
+    def __init__(self, model, X, y, sample_weight=None, *, copy=True, solver="auto",
+                 refit_ok=False):
         self.row_labels_ = query_labels(X)
         pipe = None
         if is_pipeline(model):  # attributed in its final estimator's space (leaveout._pipeline)
@@ -172,9 +181,10 @@ class Attributor:
         finite0 = bool(np.all(np.isfinite(theta0)))
         cache = getattr(model, "_fit_cache", None) if isinstance(model, GLM) else None
         try:
-            if finite0 and cache is not None and cache.matches(loss, theta0):
+            eta0 = cache.matches(loss, theta0) if finite0 and cache is not None else None
+            if eta0 is not None:
                 # A leaveout fit on these very data: its final Hessian and factor are θ̂'s.
-                res = NewtonResult(theta0, np.nan, np.nan, 0, cache.hessian, cache.factor)
+                res = NewtonResult(theta0, np.nan, np.nan, 0, cache.hessian, cache.factor, eta0)
             else:
                 res = exact_fit(loss, theta0 if finite0 else None)
             theta = res.theta
@@ -187,25 +197,13 @@ class Attributor:
             self.polish_shift_ = float(np.linalg.norm(theta - theta0)) / denom
         else:
             self.polish_shift_ = np.inf  # NaN or inf parameters: refitted from scratch
-        if not finite0:
-            warn(
-                f"The {adopted.source}'s parameters contain NaN or inf; it was refitted from "
-                f"scratch on these X, y, sample_weight.", PolishWarning)
-        elif self.polish_shift_ > POLISH_WARN and adopted.source != "leaveout.GLM":
-            warn(
-                f"Polishing the {adopted.source} to the exact optimum moved its parameters by "
-                f"{self.polish_shift_:.2e} (relative). It had probably stopped early (raise "
-                f"max_iter / lower tol), or X, y, sample_weight differ from what it was fitted "
-                f"on. Effects are computed at the polished optimum.", PolishWarning)
-        elif self.polish_shift_ > POLISH_WARN:
-            warn(
-                f"The GLM is not at the optimum for these X, y, sample_weight (the exact optimum "
-                f"differs by {self.polish_shift_:.2e}, relative): was it fitted on other data? "
-                f"Effects are computed at the optimum for the data given here.", PolishWarning)
+        check_polish(adopted.source, self.polish_shift_, finite0,
+                     v.check_bool(refit_ok, "refit_ok", "Attributor"))
         self.family = family
         self.l2 = l2
         self.fit_intercept = adopted.fit_intercept
         self.n_samples, self.n_params = Xa.shape[0], design.n_params
+        self._rows = RowLabels(self.row_labels_, self.n_samples)  # remove= by label
         self.params_ = theta
         self.feature_names_in_ = adopted.feature_names
         self._y_map = adopted.y_map  # the model's labels → the family's (classes_ → 0/1)
@@ -221,7 +219,7 @@ class Attributor:
         out_names = adopted.feature_names if pipe is None else pipe.feature_names_out
         self.param_names_ = param_names(out_names, Xa.shape[1], adopted.fit_intercept)
         state_class = KernelState if choice.name == "kernel" else FittedState
-        self._state = state_class(loss, theta, res.hessian, res.factor)
+        self._state = state_class(loss, theta, res.hessian, res.factor, res.eta)
         factor = self._state.factor
         self.condition_number_ = factor.condition_estimate()
         self.scaled_condition_number_ = factor.scaled_condition_estimate()
@@ -249,7 +247,8 @@ class Attributor:
     @reproducible
     def effects(self, method: str = "rif", remove=None, target: Target | None = None, *,
                 linearize: bool | None = None, checkpoint=None, steps: int | None = None,
-                tol: float | None = None, as_frame: bool = False):
+                tol: float | None = None, as_frame: bool = False, by: str | None = None,
+                progress: bool | None = None, n_jobs: int | None = None):
         """Change of the parameters (or of a target) when training rows are removed.
 
         Parameters
@@ -283,13 +282,22 @@ class Attributor:
         checkpoint : path-like, optional
             Only for ``retrain``: a directory where each finished refit is saved atomically.
             Rerunning the same call (same data and model) after an interruption reuses them and
-            refits only the missing sets. Progress is logged (``logging``, INFO).
+            refits only the missing sets. Progress is logged (``logging``, INFO), with how many
+            refits were reused.
+        progress : bool, optional
+            Only for ``retrain``: a progress bar on stderr (tqdm, optional).  Default: shown
+            when stderr is a terminal and tqdm is installed; ``False`` never, ``True`` whenever
+            tqdm is installed.  It counts checkpointed refits as done and says how many.
+        n_jobs : int, optional
+            Only for ``retrain``: refit on this many worker processes (joblib, optional; -1:
+            every core).  The results are identical to a serial run, in the same order.
         steps : int, optional
             Only for ``newton``: the most steps per set (default 1, the Newton step alone,
             unchanged). Each further step refreshes the gradient of the retained objective at
             the current estimate — one pass over the data, O(np), plus solves with the
-            factorisation of H − H_T already built — and moves by (H − H_T)⁻¹ times it (a
-            chord iteration, converging to the exact refit). Also for ``remove=None`` (n
+            factorisation of H − H_T already built — and moves by (H − H_T)⁻¹ times it,
+            corrected by the secant pairs of the previous steps (a chord iteration with an
+            L-BFGS update; its fixed point is the exact refit). Also for ``remove=None`` (n
             one-row removals, O(n²p) per step). How each set went is in
             :attr:`newton_info_`; sets whose iteration does not contract raise a
             :class:`~leaveout.NewtonStepsWarning` (no automatic refit: use ``retrain`` for them).
@@ -298,6 +306,13 @@ class Attributor:
             estimate (relative, default 1e-10; 0 always takes ``steps`` steps).
         as_frame : bool, default=False
             Return a labelled pandas DataFrame (see Returns).
+        by : {None, "position", "label"}, optional
+            How ``remove`` names rows when X was a DataFrame (its index is kept at
+            construction).  A pandas ``Index`` / ``Series`` and strings are labels of X's
+            index, a boolean ``Series`` a mask aligned by label; plain integers are positions
+            when X's index is 0..n-1 (or X had none) and are **refused** otherwise unless
+            ``by="label"`` or ``by="position"`` says which (see :class:`leaveout._indices.RowLabels`
+            for why an error rather than a warning).
 
         Returns
         -------
@@ -312,8 +327,15 @@ class Attributor:
         """
         if v.check_bool(as_frame, "as_frame", "effects"):
             out = self.effects(method, remove, target, linearize=linearize, checkpoint=checkpoint,
-                               steps=steps, tol=tol)
+                               steps=steps, tol=tol, by=by, progress=progress, n_jobs=n_jobs)
             return effects_frame(self, out, remove, target)
+        if progress is not None or n_jobs is not None:
+            if v.check_method(method, METHODS) != "retrain":
+                raise ValueError(f"progress and n_jobs apply to method='retrain' only (the "
+                                 f"other methods are cheap); got method={method!r}.")
+            with self._state.retraining(check_progress(progress), check_n_jobs(n_jobs)):
+                return self.effects(method, remove, target, linearize=linearize,
+                                    checkpoint=checkpoint, steps=steps, tol=tol, by=by)
         method = v.check_method(method, METHODS)
         steps, tol = check_steps_tol(method, steps, tol)
         bound = None
@@ -326,6 +348,7 @@ class Attributor:
             raise ValueError(f"checkpoint applies to method='retrain' only (the other methods "
                              f"are cheap); got method={method!r}.")
         st = self._state
+        check_by(by)
 
         if remove is None:
             sizes = np.ones(self.n_samples, dtype=np.intp)
@@ -341,7 +364,7 @@ class Attributor:
                                        "row")
             return deltas if bound is None else bound.shape_result(self._plugin(bound, deltas))
 
-        sets, single = check_indices(remove, self.n_samples)
+        sets, single = self._rows.resolve(remove, by)
         sizes = np.array([T.size for T in sets], dtype=np.intp)
         record, refine = self._refinement(method, sizes, steps, tol)
         deltas = self._newton_done(record, st.sets(method, sets, checkpoint, refine), sizes,
@@ -447,33 +470,37 @@ class Attributor:
         return bound.change(self.params_, np.asarray(bound.query_t().T @ deltas.T).T)
 
     @reproducible
-    def retrain(self, remove, *, checkpoint=None) -> np.ndarray:
-        """Exact parameters θ̂₋T after removing ``remove`` (same forms and ``checkpoint`` as in
-        :meth:`effects`)."""
-        sets, single = check_indices(remove, self.n_samples)
-        thetas = self.params_ + self._state.sets("retrain", sets, checkpoint)
+    def retrain(self, remove, *, checkpoint=None, by=None, progress=None,
+                n_jobs=None) -> np.ndarray:
+        """Exact parameters θ̂₋T after removing ``remove`` (same forms, ``checkpoint``, ``by``,
+        ``progress`` and ``n_jobs`` as in :meth:`effects`)."""
+        sets, single = self._rows.resolve(remove, by)
+        with self._state.retraining(check_progress(progress), check_n_jobs(n_jobs)):
+            thetas = self.params_ + self._state.sets("retrain", sets, checkpoint)
         return thetas[0] if single else thetas
 
-    def set_leverage(self, remove):
+    def set_leverage(self, remove, *, by=None):
         """Set leverage of each removal set: the largest eigenvalue of
         W_T^½ X̃_T H⁻¹ X̃_Tᵀ W_T^½ (k × k for a set of k rows).
 
         It is h_i for a single row and lies in [0, 1]: the fraction of the curvature in the
         most affected direction that the set supplies.  Additive estimates (``"if"``,
         ``"rif"``) ignore the interactions inside a set; they break down as it grows (see
-        :data:`leaveout.attributor.SET_LEVERAGE_WARN`), while ``"newton"`` accounts for them.
+        :data:`leaveout.estimators.SET_LEVERAGE_WARN`), while ``"newton"`` accounts for them.
 
         Parameters
         ----------
         remove : sequence of int, boolean mask, or list of those
             The same forms as in :meth:`effects`.
+        by : {None, "position", "label"}, optional
+            As in :meth:`effects`.
 
         Returns
         -------
         float or ndarray of shape (n_sets,)
             A float for one set, an array for a list of sets.
         """
-        sets, single = check_indices(remove, self.n_samples)
+        sets, single = self._rows.resolve(remove, by)
         lev = np.array([self._state.set_leverage(T) for T in sets])
         return float(lev[0]) if single else lev
 

@@ -60,7 +60,10 @@ def leverage(att, *, bins: int = 40, ax=None):
     """
     fig, ax = _axes(ax, (6, 3.5))
     h = att.leverage
-    ax.hist(h[np.isfinite(h)], bins=bins, color="#4c72b0", edgecolor="white")
+    finite = h[np.isfinite(h)]
+    if finite.size and np.ptp(finite) <= 1e-9 * max(1.0, float(np.abs(finite).max())):
+        bins = 1  # (nearly) equal leverages: one bar (matplotlib cannot split a zero range)
+    ax.hist(finite, bins=bins, color="#4c72b0", edgecolor="white")
     mean = float(np.nanmean(h))
     ax.axvline(mean, color="#c44e52", linestyle="--", label=f"mean {mean:.3f}")
     ax.set_xlabel("leverage h_i  (0 = no pull on its own fit, 1 = fits itself exactly)")
@@ -103,7 +106,7 @@ def top_rows(att, target: Target, *, query: int = 0, k: int = 10, method: str = 
     """Bar chart of the k training rows whose removal moves one query's target most.
 
     Bars are signed: the change of the target when that row alone is removed (in the target's
-    units), largest |effect| on top.
+    units), largest absolute effect on top.
     """
     table = att.top(target, k=k, method=method)
     names = list(dict.fromkeys(table["query"]))
@@ -124,28 +127,30 @@ def top_rows(att, target: Target, *, query: int = 0, k: int = 10, method: str = 
 
 
 def predicted_vs_actual(att, target: Target, remove=None, *, query: int = 0,
-                        methods=("if", "rif", "newton"), ax=None):
+                        methods=("if", "rif", "newton"), ax=None, by=None):
     """Estimated against exact (retrained) change of a target, for a few removals.
 
     Parameters
     ----------
     remove : list of sets, optional
         The removals to verify (each one set of row positions; default: each of the 8 rows with
-        the largest |RIF effect| removed alone).  One exact refit per set.
+        the largest absolute RIF effect removed alone).  One exact refit per set.
     query : int
         Which query row of a target with several.
+    by : {None, "position", "label"}, optional
+        How ``remove`` names rows, as in :meth:`Attributor.effects`.
     """
     fig, ax = _axes(ax, (5, 4.5))
     if remove is None:
         rif = _one_query(att.effects("rif", target=target), query)
         key = np.where(np.isfinite(rif), -np.abs(rif), np.inf)
-        remove = [[int(i)] for i in np.argsort(key, kind="stable")[:8]]
-    actual = _one_query(np.atleast_1d(att.effects("retrain", remove=remove, target=target))
-                        .reshape(len(remove), -1), query)
+        remove, by = [[int(i)] for i in np.argsort(key, kind="stable")[:8]], "position"
+    actual = _one_query(np.atleast_1d(att.effects("retrain", remove=remove, target=target,
+                                                  by=by)).reshape(len(remove), -1), query)
     lo, hi = float(np.nanmin(actual)), float(np.nanmax(actual))
     markers = {"if": "o", "rif": "s", "newton": "^"}
     for method in methods:
-        pred = _one_query(np.atleast_1d(att.effects(method, remove=remove, target=target))
+        pred = _one_query(np.atleast_1d(att.effects(method, remove=remove, target=target, by=by))
                           .reshape(len(remove), -1), query)
         ax.scatter(actual, pred, label=method, marker=markers.get(method, "o"), s=28, alpha=0.8)
         lo, hi = min(lo, float(np.nanmin(pred))), max(hi, float(np.nanmax(pred)))
