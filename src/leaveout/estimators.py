@@ -501,8 +501,8 @@ class KernelState(FittedState):
 
     solver = "kernel"
 
-    def __init__(self, loss: LinearLoss, theta: np.ndarray, hessian=None, factor=None):
-        super().__init__(loss, theta, hessian, factor)
+    def __init__(self, loss: LinearLoss, theta: np.ndarray, *args, **kwargs):
+        super().__init__(loss, theta, *args, **kwargs)
         # K of the factor's design (the same data), for the refits of retrain to slice.
         K = getattr(self.factor.design, "_kernel_cache", None)
         if K is not None and getattr(self.design, "_kernel_cache", None) is None:
