@@ -8,6 +8,7 @@ from .attributor import Attributor
 from .estimators import METHODS
 from .exceptions import (
     ConvergenceError,
+    DaskClusterError,
     DegenerateRemovalWarning,
     HighLeverageWarning,
     IllConditionedWarning,
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Attributor",
     "ConvergenceError",
+    "DaskClusterError",
     "DegenerateRemovalWarning",
     "FAMILIES",
     "GLM",

@@ -7,6 +7,7 @@ import logging
 import numpy as np
 
 from . import _validation as v
+from ._dask import any_dask
 from ._design import make_design
 from ._features import check_feature_names, check_same_rows, feature_names
 from ._indices import check_indices
@@ -40,6 +41,14 @@ def _private(validated: np.ndarray, given, copy: bool) -> np.ndarray:
     if not foreign:
         validated.flags.writeable = False
     return validated
+
+
+def _check_n_features(n_features: int, adopted) -> None:
+    if n_features != adopted.n_features:
+        raise ValueError(
+            f"X has {n_features} features, but the {adopted.source} was fitted with "
+            f"{adopted.n_features}. Pass the training X the model was fitted on."
+        )
 
 
 class Attributor:
@@ -99,33 +108,38 @@ class Attributor:
 
     def __init__(self, model, X, y, sample_weight=None, *, copy=True):
         adopted = adopt(model)
-        check_feature_names(adopted.feature_names, feature_names(X), "X", adopted.source)
-        check_same_rows(X, y, "y")
-        check_same_rows(X, sample_weight, "sample_weight")
-        Xa = v.check_X(X, allow_empty_columns=adopted.fit_intercept)
-        if Xa.shape[1] != adopted.n_features:
-            raise ValueError(
-                f"X has {Xa.shape[1]} features, but the {adopted.source} was fitted with "
-                f"{adopted.n_features}. Pass the training X the model was fitted on."
-            )
         family = adopted.family
-        ya = v.check_y(adopted.y_map(y), Xa.shape[0], family)
-        sw = adopted.weight_map(ya, v.check_sample_weight(sample_weight, Xa.shape[0]))
-        l2 = float(adopted.l2_of(sw))
-        # Private copies: the effects are computed lazily, so later changes to the caller's
-        # arrays must not reach them.
         copy = v.check_bool(copy, "copy", "Attributor")
-        Xa, ya, sw = (_private(a, g, copy) for a, g in ((Xa, X), (ya, y), (sw, sample_weight)))
-        design = make_design(Xa, adopted.fit_intercept)
-        loss = LinearLoss(design, family, ya, sw, l2)
+        fit_exact, State = exact_fit, FittedState
+        if any_dask(X, y, sample_weight):  # a Dask design: lazy per-row outputs (DESIGN.md §8)
+            from ._dask import api
+
+            loss, names = api.attributor_loss(adopted, model, X, y, sample_weight,
+                                              lambda d: _check_n_features(d, adopted))
+            check_feature_names(adopted.feature_names, names, "X", adopted.source)
+            fit_exact, State = api.exact_fit, api.DaskFittedState
+        else:
+            check_feature_names(adopted.feature_names, feature_names(X), "X", adopted.source)
+            check_same_rows(X, y, "y")
+            check_same_rows(X, sample_weight, "sample_weight")
+            Xa = v.check_X(X, allow_empty_columns=adopted.fit_intercept)
+            _check_n_features(Xa.shape[1], adopted)
+            ya = v.check_y(adopted.y_map(y), Xa.shape[0], family)
+            sw = adopted.weight_map(ya, v.check_sample_weight(sample_weight, Xa.shape[0]))
+            l2 = float(adopted.l2_of(sw))
+            # Private copies: the effects are computed lazily, so later changes to the caller's
+            # arrays must not reach them.
+            Xa, ya, sw = (_private(a, g, copy) for a, g in ((Xa, X), (ya, y), (sw, sample_weight)))
+            loss = LinearLoss(make_design(Xa, adopted.fit_intercept), family, ya, sw, l2)
+        design, l2 = loss.design, loss.l2
         theta0 = adopted.theta0
         finite0 = bool(np.all(np.isfinite(theta0)))
         try:
-            res = exact_fit(loss, theta0 if finite0 else None)
+            res = fit_exact(loss, theta0 if finite0 else None)
             theta = res.theta
         except SingularHessianError as exc:
             raise SingularHessianError(
-                f"Cannot attribute: {exc} (n_samples={Xa.shape[0]}, n_params="
+                f"Cannot attribute: {exc} (n_samples={design.n_samples}, n_params="
                 f"{design.n_params}, l2={l2:g}).") from None
         if finite0:
             denom = max(float(np.linalg.norm(theta0)), np.finfo(float).tiny)
@@ -150,16 +164,16 @@ class Attributor:
         self.family = family
         self.l2 = l2
         self.fit_intercept = adopted.fit_intercept
-        self.n_samples, self.n_params = Xa.shape[0], design.n_params
+        self.n_samples, self.n_params = design.n_samples, design.n_params
         self.params_ = theta
         self.feature_names_in_ = adopted.feature_names
         self._y_map = adopted.y_map  # the model's labels → the family's (classes_ → 0/1)
         model_ = GLM(family=family.name, l2=l2, fit_intercept=adopted.fit_intercept)
-        model_._set_params(theta, Xa.shape[1], adopted.fit_intercept, family, l2)
+        model_._set_params(theta, design.n_features, adopted.fit_intercept, family, l2)
         if adopted.feature_names is not None:
             model_.feature_names_in_ = adopted.feature_names
         self.model_ = model_
-        self._state = FittedState(loss, theta, res.hessian, res.factor)
+        self._state = State(loss, theta, res.hessian, res.factor)
         factor = self._state.factor
         self.condition_number_ = factor.condition_estimate()
         self.scaled_condition_number_ = factor.scaled_condition_estimate()
@@ -283,6 +297,10 @@ class Attributor:
 
     def _plugin(self, bound, deltas):
         base = bound.value(self.params_)
+        if any_dask(deltas):  # per-row effects of a Dask design: evaluated block by block
+            from ._dask.api import plugin_rows
+
+            return plugin_rows(bound, self.params_, base, deltas)
         return bound.values(self.params_ + deltas) - base
 
     def retrain(self, remove, *, checkpoint=None) -> np.ndarray:

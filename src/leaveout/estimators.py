@@ -64,6 +64,10 @@ class FittedState:
         H at θ̂ and its Cholesky factor when the fit already has them (``NewtonResult``).
     """
 
+    #: Training-row numbers of this state's rows, for messages, when it holds a subset of them
+    #: (the rows of some removal sets gathered from a Dask design); None: rows 0..n-1.
+    row_ids: np.ndarray | None = None
+
     def __init__(self, loss: LinearLoss, theta: np.ndarray, hessian=None, factor=None):
         self.loss = loss
         self.design = loss.design
@@ -76,6 +80,10 @@ class FittedState:
             factor = factorize(hessian)
         self.H = hessian
         self.factor = factor
+
+    def _names(self, idx) -> str:
+        idx = np.asarray(idx, dtype=np.intp)
+        return _names(idx if self.row_ids is None else self.row_ids[idx])
 
     @cached_property
     def B(self) -> np.ndarray:
@@ -116,18 +124,22 @@ class FittedState:
             keep = np.zeros_like(singular)
             keep[rows] = True
             singular, near = singular & keep, near & keep
-        if singular.any():
+        self.warn_high_leverage(np.flatnonzero(singular), np.flatnonzero(near))
+        return scale
+
+    def warn_high_leverage(self, singular: np.ndarray, near: np.ndarray) -> None:
+        """Warn about rows whose removal is singular (1 − h ≤ SINGULAR_GAP) or nearly so."""
+        if singular.size:
             warn(
-                f"Removing training row(s) {_names(np.flatnonzero(singular))} makes the problem "
+                f"Removing training row(s) {self._names(singular)} makes the problem "
                 f"singular (leverage 1: each alone determines a direction of the parameters). "
                 f"Their rif/newton effects are undefined and returned as NaN; use l2 > 0 to make "
                 f"them finite.", HighLeverageWarning)
-        if near.any():
+        if near.size:
             warn(
-                f"Training row(s) {_names(np.flatnonzero(near))} have leverage within {WARN_GAP:g} "
+                f"Training row(s) {self._names(near)} have leverage within {WARN_GAP:g} "
                 f"of 1: removing one nearly makes the problem singular, so its rif/newton effect "
                 f"is large and sensitive to rounding.", HighLeverageWarning)
-        return scale
 
     # -- one row at a time ----------------------------------------------------------------------
     def per_row(self, method: str, checkpoint=None) -> np.ndarray:
@@ -178,12 +190,17 @@ class FittedState:
                 bad |= M
         if bad.any():
             out[bad] = np.nan
+            self.warn_degenerate_rows(np.flatnonzero(bad))
+        return out
+
+    def warn_degenerate_rows(self, bad: np.ndarray) -> None:
+        """Warn that removing each of the rows ``bad`` alone leaves no finite optimum."""
+        if bad.size:
             warn(
-                f"Removing training row(s) {_names(np.flatnonzero(bad))} alone leaves data with "
+                f"Removing training row(s) {self._names(bad)} alone leaves data with "
                 f"no finite optimum (the only row of positive weight or of its class, or the only "
                 f"positive count): "
                 f"their effects are infinite and returned as NaN.", DegenerateRemovalWarning)
-        return out
 
     # -- sets ---------------------------------------------------------------------------------
     def sets(self, method: str, sets: list[np.ndarray], checkpoint=None) -> np.ndarray:
@@ -202,7 +219,7 @@ class FittedState:
             if self._degenerate(T):
                 out[k] = np.nan
                 warn(
-                    f"Removing set {k} (rows {_names(T)}) leaves data with no finite optimum "
+                    f"Removing set {k} (rows {self._names(T)}) leaves data with no finite optimum "
                     f"(no row of positive weight, one class only, or only zero counts): the "
                     f"exact change is infinite, so its {method} effect is returned as NaN.",
                     DegenerateRemovalWarning)
@@ -238,7 +255,7 @@ class FittedState:
 
     def _singular_set(self, T: np.ndarray, k: int) -> np.ndarray:
         warn(
-            f"Removing set {k} (rows {_names(T)}) makes the Hessian singular: the retained "
+            f"Removing set {k} (rows {self._names(T)}) makes the Hessian singular: the retained "
             f"data do not determine the parameters. Its newton effect is returned as NaN.",
             HighLeverageWarning)
         return np.full(self.design.n_params, np.nan)
@@ -281,9 +298,12 @@ class FittedState:
         try:
             theta = exact_fit(sub, self.theta).theta
         except (SingularHessianError, ConvergenceError) as exc:
-            warn(
-                f"Retraining without set {k} (rows {_names(T)}) has no unique finite optimum "
-                f"({exc}); its retrain effect is returned as NaN.", HighLeverageWarning)
-            return np.full(self.design.n_params, np.nan)
+            return self._refit_failed(T, k, exc)
         logger.debug("refit of set %d (%d rows) in %.3fs", k, T.size, time.perf_counter() - t0)
         return theta
+
+    def _refit_failed(self, T: np.ndarray, k: int, exc: Exception) -> np.ndarray:
+        warn(
+            f"Retraining without set {k} (rows {self._names(T)}) has no unique finite optimum "
+            f"({exc}); its retrain effect is returned as NaN.", HighLeverageWarning)
+        return np.full(self.design.n_params, np.nan)

@@ -36,3 +36,8 @@ class ConvergenceError(ValueError):
 
 class SingularHessianError(ValueError):
     """The Hessian of the objective is singular: the optimum is not unique."""
+
+
+class DaskClusterError(RuntimeError):
+    """The Dask cluster went away (scheduler unreachable, no workers left, workers dying)
+    while leaveout waited for a result; nothing was returned."""
