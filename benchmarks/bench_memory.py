@@ -70,10 +70,10 @@ def child(op: str, n: int, p: int, m: int) -> dict:
     calls = {
         "construct": lambda: leaveout.Attributor(model, X, y),
         "leverage": lambda: att.leverage,
-        "rif_target_cold": lambda: att.effects("rif", target=target),
-        "rif_target_warm": lambda: att.effects("rif", target=target),
-        "if_target_cold": lambda: att.effects("if", target=target),
-        "rif_scalar_cold": lambda: att.effects("rif", target=scalar),
+        "rif_target_cold": lambda: att.effects("rif", target=target, linearize=True),
+        "rif_target_warm": lambda: att.effects("rif", target=target, linearize=True),
+        "if_target_cold": lambda: att.effects("if", target=target, linearize=True),
+        "rif_scalar_cold": lambda: att.effects("rif", target=scalar, linearize=True),
         "rif_params_warm": lambda: att.effects("rif"),
         "newton_sets_warm": lambda: att.effects("newton", remove=sets),
     }

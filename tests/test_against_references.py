@@ -482,21 +482,43 @@ def test_target_first_order(name, method, kind):
     Xq, yq = query(name)
     Gf = ref.target_grad(kind, Xq, yq)  # (m, p)
     rows = case_ref_rows(name, method)
-    assert_rel(att.effects(method, target=_target(kind, Xq, yq)), rows @ Gf.T, RTOL,
-               "per-row (n, m)")
-    assert_rel(att.effects(method, target=_target(kind, Xq, yq, "sum")), rows @ Gf.sum(0),
-               RTOL, "per-row scalar (n,)")
+
+    def lin(**kw):  # first order by name: the default is the plug-in
+        return att.effects(method, linearize=True, **kw)
+
+    tq, tsum = _target(kind, Xq, yq), _target(kind, Xq, yq, "sum")
+    assert_rel(lin(target=tq), rows @ Gf.T, RTOL, "per-row (n, m)")
+    assert_rel(lin(target=tsum), rows @ Gf.sum(0), RTOL, "per-row scalar (n,)")
     sets = case_sets(name)
     D = ref.effects_sets(method, sets)  # (k, p)
-    assert_rel(att.effects(method, remove=sets, target=_target(kind, Xq, yq)), D @ Gf.T, RTOL,
-               "list of sets (k, m)")
-    assert_rel(att.effects(method, remove=sets, target=_target(kind, Xq, yq, "sum")),
-               D @ Gf.sum(0), RTOL, "list of sets scalar (k,)")
-    assert_rel(att.effects(method, remove=sets[2], target=_target(kind, Xq, yq)), D[2] @ Gf.T,
-               RTOL, "one set (m,)")
-    v = att.effects(method, remove=sets[2], target=_target(kind, Xq, yq, "sum"))
+    assert_rel(lin(remove=sets, target=tq), D @ Gf.T, RTOL, "list of sets (k, m)")
+    assert_rel(lin(remove=sets, target=tsum), D @ Gf.sum(0), RTOL, "list of sets scalar (k,)")
+    assert_rel(lin(remove=sets[2], target=tq), D[2] @ Gf.T, RTOL, "one set (m,)")
+    v = lin(remove=sets[2], target=tsum)
     assert np.ndim(v) == 0, f"scalar target on one set should be a float, got shape {np.shape(v)}"
     assert_rel(float(v), D[2] @ Gf.sum(0), RTOL, "one set scalar")
+
+
+@pytest.mark.parametrize("kind", TARGET_KINDS)
+@pytest.mark.parametrize("method", POINT_METHODS)
+@pytest.mark.parametrize("name", TARGET_CASES)
+def test_target_default_is_plugin(name, method, kind):
+    """The default target effect is the plug-in f(theta_hat + Delta) - f(theta_hat), with f and
+    Delta from the reference, rtol 1e-6: per row (n, m) and summed (n,), list of sets (k, m)."""
+    ref = case_ref(name)
+    _, att = case_lo(name)
+    Xq, yq = query(name)
+    f0 = ref.target_value(kind, ref.theta, Xq, yq)
+    rows = case_ref_rows(name, method)
+    plug = np.stack([ref.target_value(kind, ref.theta + d, Xq, yq) - f0 for d in rows])
+    assert_rel(att.effects(method, target=_target(kind, Xq, yq)), plug, RTOL, "per-row (n, m)")
+    assert_rel(att.effects(method, target=_target(kind, Xq, yq, "sum")), plug.sum(1), RTOL,
+               "per-row scalar (n,)")
+    sets = case_sets(name)
+    D = ref.effects_sets(method, sets)
+    plug_sets = np.stack([ref.target_value(kind, ref.theta + d, Xq, yq) - f0 for d in D])
+    assert_rel(att.effects(method, remove=sets, target=_target(kind, Xq, yq)), plug_sets, RTOL,
+               "list of sets (k, m)")
 
 
 @pytest.mark.parametrize("kind", TARGET_KINDS)
@@ -533,15 +555,17 @@ def test_target_retrain_exact(name, kind):
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_additivity(name, method):
     """if / rif of a set == sum of leaveout's own per-row effects (rtol 1e-9); also on a
-    target (rtol 1e-9)."""
+    target to first order (rtol 1e-9; the plug-in default is not additive)."""
     _, att = case_lo(name)
     rows = case_lo_rows(name, method)
     sets = case_sets(name)
     got = np.asarray(att.effects(method, remove=sets), dtype=float)
     assert_rel(got, np.stack([rows[T].sum(0) for T in sets]), 1e-9, "set == sum of rows")
     Xq, yq = query(name)
-    trows = np.asarray(att.effects(method, target=_target("loss", Xq, yq)), dtype=float)
-    tsets = np.asarray(att.effects(method, remove=sets, target=_target("loss", Xq, yq)))
+    trows = np.asarray(att.effects(method, target=_target("loss", Xq, yq), linearize=True),
+                       dtype=float)
+    tsets = np.asarray(att.effects(method, remove=sets, target=_target("loss", Xq, yq),
+                                   linearize=True))
     assert_rel(tsets, np.stack([trows[T].sum(0) for T in sets]), 1e-9, "target additivity")
 
 

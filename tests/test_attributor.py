@@ -75,7 +75,7 @@ def test_first_order_targets_equal_parameter_effects_times_gradient(logistic_att
     # ∇ of the per-row loss ℓ(η_q, y_q) with respect to θ, written out by hand.
     J = np.column_stack([Xq, np.ones(5)]) * (1 / (1 + np.exp(-eta)) - yq)[:, None]
     for m in ("if", "rif", "newton"):
-        np.testing.assert_allclose(att.effects(m, target=targets.loss(Xq, yq)),
+        np.testing.assert_allclose(att.effects(m, target=targets.loss(Xq, yq), linearize=True),
                                    att.effects(m) @ J.T, rtol=1e-10, atol=1e-14)
 
 
@@ -219,8 +219,11 @@ def test_construction_reuses_the_polish_hessian_and_matches_a_fresh_one(monkeypa
     from leaveout._linear import LinearLoss
     from leaveout.estimators import FittedState
 
+    import pickle
+
     X, y = make_data("logistic", n=300, p=20, seed=12)
-    model = leaveout.fit(X, y, l2=0.5)
+    # Unpickled, the GLM has no fit cache (see the next test), so the Attributor polishes.
+    model = pickle.loads(pickle.dumps(leaveout.fit(X, y, l2=0.5)))
     calls = []
     original = LinearLoss.hessian
     monkeypatch.setattr(LinearLoss, "hessian",
@@ -232,3 +235,43 @@ def test_construction_reuses_the_polish_hessian_and_matches_a_fresh_one(monkeypa
     np.testing.assert_allclose(att._state.H, fresh.H, rtol=1e-12, atol=0)
     np.testing.assert_allclose(att.leverage, fresh.leverage, rtol=1e-10)
     np.testing.assert_allclose(att.effects("rif"), fresh.per_row("rif"), rtol=1e-10, atol=1e-16)
+
+
+@pytest.mark.parametrize("family", ["logistic", "squared", "poisson"])
+def test_attributor_reuses_the_fits_hessian_on_the_same_data_only(monkeypatch, family):
+    from leaveout._linear import LinearLoss
+    from leaveout.estimators import FittedState
+
+    X, y = make_data(family, n=300, p=20, seed=13)
+    sw = np.random.default_rng(3).uniform(0.5, 2.0, size=300)
+    model = leaveout.fit(X, y, family=family, l2=0.5, sample_weight=sw)
+    calls = []
+    original = LinearLoss.hessian
+    monkeypatch.setattr(LinearLoss, "hessian",
+                        lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    att = leaveout.Attributor(model, X.copy(), y.copy(), sw.copy())
+    assert calls == []  # the fit's final Hessian and factor, not recomputed
+    monkeypatch.setattr(LinearLoss, "hessian", original)
+    fresh = FittedState(att._state.loss, att.params_)  # H recomputed at θ̂
+    np.testing.assert_allclose(att._state.H, fresh.H, rtol=0, atol=1e-12 * np.abs(fresh.H).max())
+    np.testing.assert_allclose(att.effects("rif"), fresh.per_row("rif"), rtol=1e-10, atol=1e-16)
+    # Other data — one entry of X, a label, a weight — are detected: polished and recomputed.
+    X2 = X.copy()
+    X2[7, 3] += 1e-9
+    y2 = y.copy()
+    y2[4] = y2[4] + 0.5 if family != "logistic" else 1.0 - y2[4]
+    sw2 = sw.copy()
+    sw2[9] *= 1.0 + 1e-12
+    for data in ((X2, y, sw), (X, y2, sw), (X, y, sw2)):
+        monkeypatch.setattr(LinearLoss, "hessian",
+                            lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", leaveout.PolishWarning)
+            att2 = leaveout.Attributor(model, *data)
+        monkeypatch.setattr(LinearLoss, "hessian", original)
+        assert calls, "changed data must not reuse the fit's Hessian"
+        calls.clear()
+        ref = leaveout.Attributor(leaveout.fit(data[0], data[1], family=family, l2=0.5,
+                                               sample_weight=data[2]), *data)
+        np.testing.assert_allclose(att2.effects("rif"), ref.effects("rif"), rtol=1e-8,
+                                   atol=1e-14)

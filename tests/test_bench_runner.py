@@ -93,6 +93,11 @@ def test_independent_audit_of_sampled_rows(study):
             d = np.linalg.solve(H - A[T].T @ (A[T] * w[T, None]), G)
         np.testing.assert_allclose(row["predicted"], grads[row["target"]] @ d, rtol=1e-6,
                                    atol=1e-9)
+        np.testing.assert_allclose(row["predicted_plugin"], f(th + d) - f(th), rtol=1e-6,
+                                   atol=1e-9)
+        S = A[T] * np.sqrt(w[T])[:, None]
+        lev = np.linalg.eigvalsh(S @ np.linalg.solve(H, S.T)).max()
+        np.testing.assert_allclose(row["set_leverage"], lev, rtol=1e-5)
 
 
 def test_resume_recomputes_only_missing_sets(study, tmp_path):
@@ -232,7 +237,8 @@ def test_rerun_with_changed_recipe_or_data_is_refused(small, tmp_path, monkeypat
     out, cache, _ = _copy(small, tmp_path)
     cfg = BenchConfig(cache_dir=str(cache), **SMALL)
     monkeypatch.setattr(_resume, "RECIPE_VERSION", config.RECIPE_VERSION + 1)
-    with pytest.raises(ValueError, match=r"another configuration \(recipe 1 vs 2"):
+    v = config.RECIPE_VERSION
+    with pytest.raises(ValueError, match=rf"another configuration \(recipe {v} vs {v + 1}"):
         run_bench(out, cfg)
     monkeypatch.undo()
     plan = out / "sets/breast_cancer.json"

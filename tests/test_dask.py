@@ -97,8 +97,12 @@ def test_every_output_equals_numpy(client, family, fit_intercept):
     probs = targets.prediction(X[:4])
     assert rel(_lazy(datt.effects("rif", target=total), None), att.effects("rif", target=total)) < TOL
     assert rel(_lazy(datt.effects("if", target=probs), 4), att.effects("if", target=probs)) < TOL
-    assert rel(_lazy(datt.effects("rif", target=probs, linearize=False), 4),
-               att.effects("rif", target=probs, linearize=False)) < TOL
+    for lin in (True, False):
+        assert rel(_lazy(datt.effects("newton", target=probs, linearize=lin), 4),
+                   att.effects("newton", target=probs, linearize=lin)) < TOL
+        assert rel(datt.effects("rif", remove=SETS, target=total, linearize=lin),
+                   att.effects("rif", remove=SETS, target=total, linearize=lin)) < TOL
+    assert rel([datt.set_leverage(T) for T in SETS], [att.set_leverage(T) for T in SETS]) < TOL
     assert rel(datt.effects("retrain", remove=SETS[0], target=total),
                att.effects("retrain", remove=SETS[0], target=total)) < 1e-8
 

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import leaveout
+import leaveout.cv
 from leaveout import targets
 from leaveout import ConvergenceError, SingularHessianError
 from leaveout import DegenerateRemovalWarning, HighLeverageWarning, IllConditionedWarning, PolishWarning
@@ -362,9 +363,8 @@ SKLEARN_CASES = [
     raises("sk-lasso", TypeError, "Lasso. Supported models:", sk(lm.Lasso)),
     raises("sk-sgdclassifier", TypeError, "SGDClassifier. Supported models:",
            sk(lambda: lm.SGDClassifier(loss="log_loss"))),
-    raises("sk-pipeline", TypeError, "Attributor(pipe[-1], pipe[:-1].transform(X), y)",
-           sk(lambda: __import__("sklearn.pipeline").pipeline.make_pipeline(
-               lm.LogisticRegression()))),
+    fine("sk-pipeline", sk(lambda: __import__("sklearn.pipeline").pipeline.make_pipeline(
+        lm.LogisticRegression(tol=1e-10))), close_to(sk(lambda: lm.LogisticRegression()))),
     raises("sk-logisticcv-norefit", TypeError, "with refit=False",
            sk(lambda: lm.LogisticRegressionCV(refit=False, Cs=3, cv=2, l1_ratios=(0.0,),
                                               use_legacy_attributes=False))),
@@ -699,6 +699,96 @@ DASK_CASES = [
 ]
 
 
+# -- answers: leave-one-out, GLMCV, robustness audits (issue 13) -----------------------------
+def _cv(**kw):
+    return lambda: leaveout.GLMCV(**kw).fit(X, Y).loo_risk_
+
+
+def _wide_squared_cv(l2s):
+    Xw = np.random.default_rng(1).normal(size=(10, 20))
+    return lambda: leaveout.GLMCV(family="squared", l2s=l2s).fit(Xw, YS[:10]).loo_risk_
+
+
+def _zero_weight_loo():
+    s = np.ones(40)
+    s[3] = 0.0
+    return leaveout.Attributor(leaveout.fit(X, Y, sample_weight=s), X, Y, s).self_influence()
+
+
+def _leverage_one_loo():
+    Z = np.column_stack([X, np.zeros(40)])
+    Z[5, 3] = 1.0
+    return leaveout.Attributor(leaveout.fit(Z, YS, family="squared", l2=0.0), Z,
+                               YS).loo_linear_predictor()
+
+
+def _row5_nan_others_finite(result):
+    assert np.isnan(result[5]) and np.isfinite(np.delete(result, 5)).all()
+
+
+def _row3_zero(result):
+    assert result[3] == 0.0
+
+
+def _nan_at_1(result):
+    assert np.isnan(result[1]) and np.isfinite(result[[0, 2]]).all()
+
+
+ANSWERS_CASES = [
+    raises("loo-unknown-method", ValueError, "Unknown method 'loo'",
+           lambda: base_att().loo_linear_predictor("loo")),
+    raises("loo-checkpoint-not-retrain", ValueError,
+           "checkpoint applies to method='retrain' only",
+           lambda: base_att().self_influence("rif", checkpoint="refits")),
+    fine("loo-zero-weight-row", _zero_weight_loo, _row3_zero),
+    warns("loo-leverage-one-row", HighLeverageWarning, "makes the problem singular",
+          _leverage_one_loo, nan=True, check=_row5_nan_others_finite),
+    raises("cv-empty-path", ValueError, "The 'l2s' parameter of GLMCV is empty", _cv(l2s=[])),
+    raises("cv-negative-penalty", ValueError, "contains negative penalties",
+           _cv(l2s=[1.0, -1.0])),
+    raises("cv-nan-penalty", ValueError, "contains NaN or inf at position(s) [1]",
+           _cv(l2s=[1.0, np.nan])),
+    raises("cv-inf-penalty", ValueError, "contains NaN or inf at position(s) [0]",
+           _cv(l2s=[np.inf])),
+    raises("cv-2d-path", ValueError, "must be 1-D; got shape (1, 2)", _cv(l2s=[[1.0, 2.0]])),
+    raises("cv-string-path", TypeError, "must hold numbers", _cv(l2s=["a"])),
+    raises("cv-scalar-path", TypeError, "must be None or a 1-D sequence of penalties",
+           _cv(l2s=1.0)),
+    raises("cv-unknown-method", ValueError, "Unknown method 'kfold'", _cv(method="kfold")),
+    raises("cv-predict-unfitted", ValueError, "This GLMCV is not fitted yet",
+           lambda: leaveout.GLMCV().predict(X)),
+    warns("cv-unfittable-penalty", leaveout.cv.PathFitWarning, "could not fit 1 of 3 penalties",
+          _wide_squared_cv([1.0, 0.0, 10.0]), nan=True, check=_nan_at_1),
+    raises("cv-no-fittable-penalty", ValueError, "could not score any of the 1 penalties",
+           _wide_squared_cv([0.0])),
+    raises("coef-unknown-name", ValueError, "targets.coefficient('age'): the model has no "
+           "parameter of that name", lambda: base_att().evaluate(targets.coefficient("age"))),
+    raises("coef-index-out-of-range", ValueError, "targets.coefficient(4) is out of range",
+           lambda: base_att().evaluate(targets.coefficient(4))),
+    raises("coef-negative-index", ValueError, "targets.coefficient index must be >= 0",
+           lambda: targets.coefficient(-1)),
+    raises("coef-float-index", TypeError, "takes a parameter's index (int) or a feature name",
+           lambda: targets.coefficient(0.0)),
+    raises("audit-vector-target", ValueError, "smallest_removal needs a scalar target",
+           lambda: base_att().smallest_removal(targets.prediction(X[:3]))),
+    raises("audit-zero-budget", ValueError, "max_rows must be between 1 and the number of "
+           "training rows (40); got 0",
+           lambda: base_att().smallest_removal(targets.coefficient(0), max_rows=0)),
+    raises("audit-budget-above-n", ValueError, "got 41",
+           lambda: base_att().smallest_removal(targets.coefficient(0), max_rows=41)),
+    raises("audit-nan-threshold", ValueError, "threshold must be None (sign flip) or a finite "
+           "number", lambda: base_att().smallest_removal(targets.coefficient(0),
+                                                         threshold=np.nan)),
+    raises("audit-at-threshold", ValueError, "The target already equals the threshold",
+           lambda: base_att().smallest_removal(targets.coefficient(0),
+                                               threshold=float(base_att().params_[0]))),
+    fine("audit-no-flip-in-budget",
+         lambda: base_att().smallest_removal(targets.coefficient(0), max_rows=1),
+         lambda r: (not r.flipped and r.size == 1 and np.isfinite(r.actual)) or
+         pytest.fail(str(r))),
+]
+
+
 def _edited_ridge(**attrs):
     from sklearn.linear_model import Ridge
 
@@ -716,8 +806,128 @@ def _ridge_with_alpha(alpha):
     return est
 
 
+# -- pipelines and labelled results (issue 12) ------------------------------------------------
+DFX = pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "city": np.where(X[:, 2] > 0, "Oslo", "Rome")})
+
+
+def _pipe(*steps):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    prep = ColumnTransformer([("num", StandardScaler(), ["a", "b"]),
+                              ("cat", OneHotEncoder(sparse_output=False), ["city"])])
+    return make_pipeline(prep, *steps)
+
+
+def pipe_att(then=lambda a: a, final=lambda: lm.LogisticRegression(tol=1e-12), fit=True):
+    def call():
+        pipe = _pipe(final())
+        if fit:
+            pipe.fit(DFX, Y)
+        return then(leaveout.Attributor(pipe, DFX, Y))
+    return call
+
+
+def _transformed_query(a):
+    prep = a.pipeline_[0]
+    Z = pd.DataFrame(prep.transform(DFX.iloc[:3]), columns=prep.get_feature_names_out())
+    return a.effects(target=targets.linear_predictor(Z))
+
+
+PIPELINE_CASES = [
+    fine("pipe-column-transformer", pipe_att()),
+    raises("pipe-transformed-query", ValueError, "have the pipeline's transformed columns",
+           pipe_att(_transformed_query)),
+    raises("pipe-query-missing-columns", ValueError,
+           "could not transform the target's query rows",
+           pipe_att(lambda a: a.effects(target=targets.linear_predictor(DFX[["a", "b"]])))),
+    raises("pipe-not-fitted", ValueError, "The Pipeline's transformers are not fitted",
+           pipe_att(fit=False)),
+    raises("pipe-unsupported-final-step", TypeError, "Cannot attribute a",
+           pipe_att(final=lambda: __import__("sklearn.svm").svm.LinearSVC())),
+    raises("top-bad-k", ValueError, "k must be an integer >= 1",
+           lambda: base_att().top(targets.linear_predictor(X[:2]), k=0)),
+    raises("frame-as-frame-not-bool", TypeError, "The 'as_frame' parameter of effects must be a bool",
+           eff("rif", as_frame="yes")),
+]
+
+
+# -- refined Newton steps (effects("newton", steps=k)) ----------------------------------------
+def poisson_zeros_removed(steps):
+    """Poisson with 30 zero counts and 10 counts of 10: removing the zeros quadruples the rate."""
+    Xp = np.random.default_rng(1).normal(size=(40, 2)) * 0.1
+    yp = np.where(np.arange(40) < 30, 0.0, 10.0)
+    att = leaveout.Attributor(leaveout.fit(Xp, yp, family="poisson", l2=1.0), Xp, yp)
+    return lambda: att.effects("newton", remove=np.arange(30), steps=steps)
+
+
+def squared_steps_exact(result):
+    retrain = att_of(X, YS, family="squared",
+                     then=lambda a: a.effects("retrain", remove=[1, 5, 9]))()
+    np.testing.assert_allclose(result, retrain, rtol=1e-9)
+
+
+NEWTON_STEPS_CASES = [
+    raises("eff-steps-with-rif", ValueError, "steps applies to method='newton' only",
+           eff("rif", remove=[1], steps=3)),
+    raises("eff-tol-with-retrain", ValueError, "tol applies to method='newton' only",
+           eff("retrain", remove=[1], tol=1e-6)),
+    raises("eff-steps-zero", ValueError, "The 'steps' parameter of effects must be a positive int",
+           eff("newton", remove=[1], steps=0)),
+    raises("eff-steps-float", TypeError, "The 'steps' parameter of effects must be a positive int",
+           eff("newton", remove=[1], steps=2.5)),
+    raises("eff-steps-bool", TypeError, "Got True (bool) instead",
+           eff("newton", remove=[1], steps=True)),
+    raises("eff-tol-negative", ValueError, "The 'tol' parameter of effects must be a float in [0, inf)",
+           eff("newton", remove=[1], steps=3, tol=-1e-3)),
+    raises("eff-tol-nan", ValueError, "Got nan instead",
+           eff("newton", remove=[1], steps=3, tol=float("nan"))),
+    raises("eff-tol-string", TypeError, "The 'tol' parameter of effects must be a float",
+           eff("newton", remove=[1], steps=3, tol="1e-6")),
+    fine("eff-steps-squared-stays-exact",
+         att_of(X, YS, family="squared",
+                then=lambda a: a.effects("newton", remove=[1, 5, 9], steps=5)),
+         check=squared_steps_exact),
+    fine("eff-steps-empty-set", eff("newton", remove=[], steps=5), check=is_zero),
+    warns("eff-steps-not-contracting", leaveout.NewtonStepsWarning,
+          "1 did not contract (an update grew", poisson_zeros_removed(5)),
+    warns("eff-steps-leaves-one-class", DegenerateRemovalWarning,
+          "leaves data with no finite optimum",
+          eff("newton", remove=np.flatnonzero(Y == 1), steps=5), nan=True, check=all_nan),
+]
+
+def _plugin_of(method, remove, target):
+    def check(result):
+        att = base_att()
+        delta = att.effects(method, remove=remove)
+        want = att.evaluate(target, att.params_ + delta) - att.evaluate(target)
+        np.testing.assert_allclose(result, want, rtol=1e-10)
+    return check
+
+
+_TEST_LOSS = targets.loss(X[:5], Y[:5], reduce="sum")
+HALF = list(range(20))                                    # 20 of the 40 rows: set leverage ≈ 0.9
+
+# Issue 7: no silent wrong answers.
+TRUST_CASES = [
+    fine("eff-target-default-plugin-set",
+         eff("newton", remove=[1, 2, 3], target=_TEST_LOSS),
+         _plugin_of("newton", [1, 2, 3], _TEST_LOSS)),
+    fine("eff-target-default-plugin-per-row",
+         eff("rif", target=_TEST_LOSS), _plugin_of("rif", None, _TEST_LOSS)),
+    warns("eff-rif-large-set-leverage", leaveout.SetLeverageWarning,
+          "the additive 'rif' estimate ignores", eff("rif", remove=HALF)),
+    warns("eff-if-large-set-leverage-list", leaveout.SetLeverageWarning,
+          "1 of 2 sets (largest: set 1)", eff("if", remove=[[0, 1], HALF])),
+    fine("eff-newton-large-set-leverage", eff("newton", remove=HALF)),
+    raises("setlev-out-of-range", ValueError, "out of range for 40 training rows",
+           lambda: base_att().set_leverage([40])),
+]
+
 CASES = (FIT_CASES + ATTRIBUTOR_CASES + SKLEARN_CASES + EFFECTS_CASES
-         + VALIDATION_HARDENING_CASES + CONSISTENCY_CASES + DASK_CASES)
+         + VALIDATION_HARDENING_CASES + CONSISTENCY_CASES + PIPELINE_CASES
+         + ANSWERS_CASES + NEWTON_STEPS_CASES + TRUST_CASES + DASK_CASES)
 IDS = [c.id for c in CASES]
 
 
@@ -727,6 +937,8 @@ def _arrays(result):
         return [result.params_]
     if isinstance(result, leaveout.Attributor):
         return [result.params_, result.leverage, result.effects("rif")]
+    if type(result).__name__ == "RemovalAudit":
+        return [result.rows, np.array([result.predicted, result.actual])]
     if isinstance(result, tuple):
         return [np.asarray(r, dtype=float) for r in result]
     return [np.asarray(result, dtype=float)]

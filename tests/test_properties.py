@@ -98,10 +98,10 @@ def test_if_and_rif_are_additive_over_rows(problem, data):
     sets = [subset(data.draw, n) for _ in range(3)]
     t = targets.loss(problem[0][:5], problem[1][:5], reduce="sum")
     for m in ("if", "rif"):
-        rows, rows_t = a.effects(m), a.effects(m, target=t)
+        rows, rows_t = a.effects(m), a.effects(m, target=t, linearize=True)
         sums = np.stack([rows[T].sum(axis=0) for T in sets])
         close(a.effects(m, remove=sets), sums, rtol=1e-11)
-        close(a.effects(m, remove=sets, target=t), np.array([rows_t[T].sum() for T in sets]),
+        close(a.effects(m, remove=sets, target=t, linearize=True), np.array([rows_t[T].sum() for T in sets]),
               rtol=1e-11)
 
 
@@ -112,6 +112,11 @@ def test_rif_is_if_scaled_up_by_one_over_one_minus_leverage(problem):
     h = a.leverage
     assert np.all(h >= 0.0) and np.all(h < 1.0)
     IF, RIF = a.effects("if"), a.effects("rif")
+    # A row alone in its class has no finite leave-one-out optimum: NaN from both methods
+    # (DegenerateRemovalWarning); the identity holds on the other rows.
+    ok = np.isfinite(IF).all(axis=1)
+    assert np.array_equal(ok, np.isfinite(RIF).all(axis=1))
+    IF, RIF, h = IF[ok], RIF[ok], h[ok]
     close(RIF * (1.0 - h)[:, None], IF, rtol=1e-12)
     assert np.all(np.abs(RIF) >= np.abs(IF))              # elementwise: 1 / (1 − h) ≥ 1
     assert np.all(np.sign(RIF) == np.sign(IF))            # the same direction

@@ -1,10 +1,11 @@
 """leaveout: how a fitted model, its predictions and its losses change when training rows are left out.
 
-Public names: :func:`fit`, :class:`GLM`, :class:`Attributor`, :mod:`targets`, :data:`__version__`.
+Public names: :func:`fit`, :class:`GLM`, :class:`GLMCV`, :class:`Attributor`, :mod:`targets`, :data:`__version__`.
 """
 
 from . import targets
 from .attributor import Attributor
+from .cv import GLMCV
 from .estimators import METHODS
 from .exceptions import (
     ConvergenceError,
@@ -13,7 +14,9 @@ from .exceptions import (
     HighLeverageWarning,
     IllConditionedWarning,
     LeaveoutWarning,
+    NewtonStepsWarning,
     PolishWarning,
+    SetLeverageWarning,
     SingularHessianError,
 )
 from .families import FAMILIES
@@ -28,11 +31,14 @@ __all__ = [
     "DegenerateRemovalWarning",
     "FAMILIES",
     "GLM",
+    "GLMCV",
     "HighLeverageWarning",
     "IllConditionedWarning",
     "LeaveoutWarning",
     "METHODS",
+    "NewtonStepsWarning",
     "PolishWarning",
+    "SetLeverageWarning",
     "SingularHessianError",
     "fit",
     "targets",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._threads import sum_chunks
+
 #: Rows processed at once when a computation would otherwise allocate n × (something) temporaries.
 CHUNK_ROWS = 4096
 
@@ -43,9 +45,9 @@ class DenseDesign:
             eta += theta[-1]
         return eta
 
-    def matmat(self, V: np.ndarray) -> np.ndarray:
-        """X̃ V for V of shape (n_params, m); result (n_samples, m)."""
-        out = self.X @ V[: self.n_features]
+    def matmat(self, V: np.ndarray, sl: slice = slice(None)) -> np.ndarray:
+        """X̃[sl] V for V of shape (n_params, m); result (rows in sl, m) (default: all rows)."""
+        out = self.X[sl] @ V[: self.n_features]
         if self.fit_intercept:
             out += V[-1]
         return out
@@ -79,22 +81,22 @@ class DenseDesign:
         return out
 
     def weighted_gram(self, w: np.ndarray) -> np.ndarray:
-        """X̃ᵀ diag(w) X̃, shape (n_params, n_params), accumulated over row chunks."""
-        p, d = self.n_params, self.n_features
-        G = np.zeros((p, p))
-        for start in range(0, self.n_samples, CHUNK_ROWS):
-            Xc = self.X[start : start + CHUNK_ROWS]
-            wc = w[start : start + CHUNK_ROWS]
-            # w ≥ 0 always (curvatures times sample weights): SᵀS with S = W^{1/2}X lets
-            # NumPy use a symmetric rank-k update, half the work of a general product.
-            S = Xc * np.sqrt(wc)[:, None]
-            G[:d, :d] += S.T @ S
-            if self.fit_intercept:
-                G[:d, d] += Xc.T @ wc
-                G[d, d] += wc.sum()
-        if self.fit_intercept:
-            G[d, :d] = G[:d, d]
-        return G
+        """X̃ᵀ diag(w) X̃, shape (n_params, n_params), accumulated over row chunks.
+
+        w ≥ 0 always (curvatures times sample weights): each chunk S = W^{1/2} X̃ (intercept
+        column included) contributes SᵀS, which NumPy computes by a symmetric rank-k update
+        (``syrk``: half the flops of a general product, ≈ one ``X.T @ X`` in all).  Chunks are
+        added in order (the same bits on any number of threads; see leaveout._threads).
+        """
+        p = self.n_params
+        sw = np.sqrt(w)
+
+        def part(sl):
+            S = self.rows_into(sl, np.empty((sl.stop - sl.start, p)))
+            S *= sw[sl, None]
+            return S.T @ S
+
+        return sum_chunks(part, self.chunk_slices(), np.zeros((p, p)))
 
     def rows(self, idx: np.ndarray) -> np.ndarray:
         """Dense rows X̃[idx], shape (len(idx), n_params)."""
@@ -104,11 +106,25 @@ class DenseDesign:
             out[:, -1] = 1.0
         return out
 
+    def chunk_slices(self):
+        """Row slices of at most CHUNK_ROWS rows covering the design, in order.
+
+        Fixed by n alone (never by the number of threads), so chunked results are reproducible.
+        """
+        for start in range(0, self.n_samples, CHUNK_ROWS):
+            yield slice(start, min(start + CHUNK_ROWS, self.n_samples))
+
+    def rows_into(self, sl: slice, out: np.ndarray) -> np.ndarray:
+        """Write the dense rows X̃[sl] into ``out`` (shape (rows in sl, n_params)); return it."""
+        out[:, : self.n_features] = self.X[sl]
+        if self.fit_intercept:
+            out[:, -1] = 1.0
+        return out
+
     def chunks(self):
         """Yield ``(slice, rows)`` over the design, ``rows`` dense X̃ of at most CHUNK_ROWS rows."""
-        for start in range(0, self.n_samples, CHUNK_ROWS):
-            sl = slice(start, min(start + CHUNK_ROWS, self.n_samples))
-            yield sl, self.rows(np.arange(sl.start, sl.stop))
+        for sl in self.chunk_slices():
+            yield sl, self.rows_into(sl, np.empty((sl.stop - sl.start, self.n_params)))
 
     def subset(self, keep: np.ndarray) -> "DenseDesign":
         """The design restricted to the rows ``keep`` (an index array)."""

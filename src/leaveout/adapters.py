@@ -111,6 +111,10 @@ def _penalty(value, name, model) -> float:
 
 
 def _adopt(model) -> Adopted:
+    if type(model).__name__ == "GLMCV" and type(model).__module__.startswith("leaveout"):
+        if not hasattr(model, "model_"):
+            raise ValueError("This leaveout.GLMCV is not fitted yet; call fit(X, y) first.")
+        model = model.model_  # attributed at the penalty it chose, held fixed
     if isinstance(model, GLM):
         if not hasattr(model, "params_"):
             raise ValueError("This leaveout.GLM is not fitted yet; call fit(X, y) first.")

@@ -55,7 +55,7 @@ def run_demo(seed: int = 0, l2: float = 1.0) -> DemoResult:
     center = int(rng.integers(n))
     nearest = np.argsort(np.linalg.norm(X - X[center], axis=1))[:k]
     test_loss = targets.loss(X_test, y_test, reduce="sum")
-    if_test = att.effects("if", target=test_loss)  # first-order change of the test loss
+    if_test = att.effects("if", target=test_loss, linearize=True)  # first order
     sets = [
         ("highest-leverage row", np.array([int(np.argmax(att.leverage))])),
         ("highest-loss row", np.array([int(np.argmax(train_loss))])),

@@ -26,6 +26,17 @@ class DegenerateRemovalWarning(LeaveoutWarning):
     effect is infinite, so every estimate of it is returned as NaN."""
 
 
+class SetLeverageWarning(LeaveoutWarning):
+    """A removal set's set leverage is large (see ``Attributor.set_leverage``): the additive
+    estimates ``"if"`` and ``"rif"`` ignore the interactions within it and are unreliable;
+    ``"newton"`` accounts for them."""
+
+
+class NewtonStepsWarning(LeaveoutWarning):
+    """The refined Newton iteration (``effects("newton", steps=k)``, k > 1) did not contract
+    for some sets: their estimates may be far from retraining; use ``method="retrain"``."""
+
+
 class IllConditionedWarning(LeaveoutWarning):
     """The Hessian is ill-conditioned: effects may carry large rounding errors."""
 

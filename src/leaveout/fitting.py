@@ -21,7 +21,9 @@ from ._design import make_design
 from ._features import check_feature_names, check_same_rows, feature_names
 from ._finite import check_finite_result
 from ._linear import LinearLoss
+from ._reuse import FitCache
 from ._solve import factorize
+from ._threads import reproducible
 from .exceptions import ConvergenceError, SingularHessianError
 from .families import get_family
 
@@ -290,7 +292,8 @@ class GLM:
         """Set constructor parameters (checked at the next ``fit``); returns self."""
         unknown = sorted(set(params) - set(self._PARAMS))
         if unknown:
-            raise ValueError(f"Invalid parameter(s) {unknown} for GLM; valid parameters are "
+            raise ValueError(f"Invalid parameter(s) {unknown} for {type(self).__name__}; valid "
+                             f"parameters are "
                              f"{list(self._PARAMS)}.")
         for name, value in params.items():
             setattr(self, name, value)
@@ -317,6 +320,7 @@ class GLM:
                              f"{self.max_iter!r} instead.")
         return family, l2, fit_intercept
 
+    @reproducible
     def fit(self, X, y, sample_weight=None, *, warm_start=None):
         """Fit to ``X`` (n, n_features), ``y`` (n,), optional ``sample_weight`` (n,).
 
@@ -330,13 +334,8 @@ class GLM:
             loss, names = api.loss_of(X, y, sample_weight, family, fit_intercept, l2=l2)
             design, fit_exact = loss.design, api.exact_fit
         else:
-            names = feature_names(X)
-            check_same_rows(X, y, "y")
-            check_same_rows(X, sample_weight, "sample_weight")
-            Xa = v.check_X(X, allow_empty_columns=fit_intercept)
-            ya = v.check_y(y, Xa.shape[0], family)
-            sw = v.check_sample_weight(sample_weight, Xa.shape[0])
-            design = make_design(Xa, fit_intercept)
+            names, Xa, ya, sw, design = training_data(X, y, sample_weight, family,
+                                                      fit_intercept)
             loss = LinearLoss(design, family, ya, sw, l2)
         if warm_start is None:
             theta0 = None
@@ -350,6 +349,10 @@ class GLM:
                 f"l2={l2:g})."
             ) from None
         self._set_params(res.theta, design.n_features, fit_intercept, family, l2)
+        # The final Hessian and factor, for an Attributor on the same data (leaveout._reuse);
+        # not for a Dask design, whose fingerprint would read all of its data again.
+        self._fit_cache = (None if res.hessian is None or fit_exact is not exact_fit else
+                           FitCache.of(loss, res.theta, res.hessian, res.factor))
         self.n_iter_ = res.n_iter
         self.objective_ = res.objective
         self.gradient_norm_ = res.gradient_norm
@@ -358,6 +361,12 @@ class GLM:
         elif hasattr(self, "feature_names_in_"):  # a refit on unnamed columns
             del self.feature_names_in_
         return self
+
+    def __getstate__(self):
+        # The Hessian kept for an Attributor is a p × p cache, not part of the model.
+        state = dict(self.__dict__)
+        state.pop("_fit_cache", None)
+        return state
 
     def _set_params(self, theta, n_features, fit_intercept, family, l2):
         # The settings of the fit, kept apart from the constructor parameters so that changing
@@ -425,6 +434,17 @@ class GLM:
         losses = self.loss(X, y)
         sw = v.check_sample_weight(sample_weight, losses.shape[0])
         return -float(np.dot(sw, losses) / sw.sum())
+
+
+def training_data(X, y, sample_weight, family, fit_intercept: bool):
+    """Validate a fit's inputs once: (feature names or None, X, y, weights, design)."""
+    names = feature_names(X)
+    check_same_rows(X, y, "y")
+    check_same_rows(X, sample_weight, "sample_weight")
+    Xa = v.check_X(X, allow_empty_columns=fit_intercept)
+    ya = v.check_y(y, Xa.shape[0], family)
+    sw = v.check_sample_weight(sample_weight, Xa.shape[0])
+    return names, Xa, ya, sw, make_design(Xa, fit_intercept)
 
 
 def _check_warm_start(warm_start, n_params: int) -> np.ndarray:

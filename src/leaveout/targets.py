@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as v
-from ._features import check_same_rows, feature_names
+from ._features import check_same_rows, feature_names, query_labels
 from ._finite import check_finite_result
 
 _KINDS = ("linear_predictor", "prediction", "loss")
@@ -36,6 +36,11 @@ class Target:
     reduce : {None, "sum", "mean"}
     feature_names : ndarray of str or None
         The query rows' column names when given as a DataFrame (checked against the model's).
+    index : ndarray or None
+        The query rows' pandas index labels (names of the query rows in labelled results).
+    raw : DataFrame or None
+        A copy of the query rows as given, when a DataFrame (an Attributor of a ``Pipeline``
+        transforms these; they may then have non-numeric columns).
     """
 
     def __init__(self, kind: str, X, y=None, reduce=None):
@@ -46,20 +51,35 @@ class Target:
         self.kind = kind
         check_same_rows(X, y, "the target's y")
         self.feature_names = feature_names(X)
-        self.X = np.array(v.check_X(X, name="the target's X", allow_empty_columns=True),
-                          dtype=np.float64, order="C", copy=True)  # later edits must not leak in
-        self.X.flags.writeable = False
+        self.index = query_labels(X)
+        # A DataFrame is also kept as given (a deep copy): an Attributor of a Pipeline passes it
+        # through the pipeline's fitted transformers, which may need its raw (e.g. string) columns.
+        self.raw = X.copy(deep=True) if hasattr(X, "iloc") and getattr(X, "ndim", 0) == 2 else None
+        self._error = None
+        try:
+            self.X = np.array(v.check_X(X, name="the target's X", allow_empty_columns=True),
+                              dtype=np.float64, order="C", copy=True)  # later edits must not leak in
+            self.X.flags.writeable = False
+        except (TypeError, ValueError) as exc:
+            if self.raw is None:
+                raise
+            self.X, self._error = None, exc  # raised when bound to a model without a pipeline
         self._y_raw = y
         self.reduce = reduce
 
     @property
+    def n_rows(self) -> int:
+        """Number of query rows m."""
+        return len(self.raw) if self.X is None else self.X.shape[0]
+
+    @property
     def shape(self) -> tuple:
         """Shape of f(θ): ``(m,)`` per query row, or ``()`` when reduced."""
-        return () if self.reduce else (self.X.shape[0],)
+        return () if self.reduce else (self.n_rows,)
 
     def __repr__(self) -> str:
         red = f", reduce={self.reduce!r}" if self.reduce else ""
-        return f"targets.{self.kind}(<{self.X.shape[0]} query rows>{red})"
+        return f"targets.{self.kind}(<{self.n_rows} query rows>{red})"
 
     def bind(self, family, n_features: int, fit_intercept: bool,
              y_map=None) -> "BoundTarget":
@@ -68,6 +88,8 @@ class Target:
         ``y_map`` maps the model's labels to the family's domain (for an adopted classifier,
         its ``classes_`` to 0/1), exactly as for the training labels.
         """
+        if self.X is None:
+            raise self._error
         if self.X.shape[1] != n_features:
             raise ValueError(
                 f"The target's query rows have {self.X.shape[1]} features, but the model has "
@@ -142,6 +164,31 @@ class BoundTarget:
         return np.stack([self.value(t) for t in thetas]) if len(thetas) else \
             np.zeros((0, 1 if self.scalar else self.X.shape[0]))
 
+    def query_t(self) -> np.ndarray:
+        """The query rows x̃_q as columns, shape (p, m): X̃_q Δθ is the shift of their η."""
+        Q = self.X.T
+        if self.fit_intercept:
+            Q = np.vstack([Q, np.ones((1, self.X.shape[0]))])
+        return Q
+
+    def change(self, theta: np.ndarray, D: np.ndarray) -> np.ndarray:
+        """Plug-in change f(θ + Δ_k) − f(θ) for each row of D (k, m), D_k = X̃_q Δ_k.
+
+        Differences are taken per query row before any sum (no cancellation between rows);
+        result (k, m_out).  Rows of D with NaN (undefined removals) give NaN; overflow at a
+        finite D raises ValueError.
+        """
+        eta = self._eta(theta)
+        with np.errstate(over="ignore", invalid="ignore"):
+            vals = self._per_row(eta[None, :] + D) - self._per_row(eta)[None, :]
+            if self.scalar:
+                vals = vals @ self._weights[:, None]
+        finite = np.all(np.isfinite(D), axis=1)
+        if not finite.all():
+            vals[~finite] = np.nan
+        check_finite_result(vals[finite], f"the target ({self.target.kind})")
+        return vals
+
     def jacobian_t(self, theta: np.ndarray) -> np.ndarray:
         """∇f(θ) as a (p, m_out) matrix (m_out = 1 for a scalar target)."""
         with np.errstate(over="ignore", invalid="ignore"):
@@ -180,4 +227,90 @@ def loss(X, y, *, reduce=None) -> Target:
     return Target("loss", X, y=y, reduce=reduce)
 
 
-__all__ = ["Target", "linear_predictor", "loss", "prediction"]
+class Coefficient(Target):
+    """The value of one fitted parameter θ_j; create with :func:`coefficient`.
+
+    A scalar target (shape ``()``) whose gradient is the unit vector e_j: its first-order
+    change is exactly the parameter change Δθ_j.
+    """
+
+    kind = "coefficient"
+
+    def __init__(self, j):
+        # Target's query-row attributes, for code that reads them: a coefficient has none.
+        self.X = self.raw = self.feature_names = self.index = self._y_raw = None
+        self.reduce = "sum"
+        if isinstance(j, (bool, np.bool_)) or not isinstance(j, (int, np.integer, str)):
+            raise TypeError(f"targets.coefficient takes a parameter's index (int) or a "
+                            f"feature name (str); got {j!r} ({type(j).__name__}).")
+        if not isinstance(j, str) and j < 0:
+            raise ValueError(f"targets.coefficient index must be >= 0 (indices are not wrapped "
+                             f"around); got {j}. The intercept, when fitted, is the last "
+                             f"index (n_features).")
+        self.j = j if isinstance(j, str) else int(j)
+
+    n_rows = 1
+    shape = ()
+
+    def __repr__(self) -> str:
+        return f"targets.coefficient({self.j!r})"
+
+    def bind(self, family, n_features: int, fit_intercept: bool, y_map=None,
+             param_names=None) -> "BoundTarget":
+        """Resolve the index or name against the model's parameters (``param_names``: the
+        feature names, or x0, x1, …, then ``"intercept"``)."""
+        n_params = n_features + int(fit_intercept)
+        names = list(param_names) if param_names is not None else (
+            [f"x{k}" for k in range(n_features)] + (["intercept"] if fit_intercept else []))
+        if isinstance(self.j, str):
+            if self.j not in names:
+                shown = ", ".join(map(repr, names[:8])) + (", …" if len(names) > 8 else "")
+                raise ValueError(f"targets.coefficient({self.j!r}): the model has no parameter "
+                                 f"of that name; its parameters are {shown} ({n_params} in "
+                                 f"all).")
+            index = names.index(self.j)
+        else:
+            if self.j >= n_params:
+                raise ValueError(f"targets.coefficient({self.j}) is out of range: the model has "
+                                 f"{n_params} parameters (indices 0..{n_params - 1}"
+                                 f"{', the intercept last' if fit_intercept else ''}).")
+            index = self.j
+        return _BoundCoefficient(self, family, fit_intercept, index, n_params)
+
+
+class _BoundCoefficient(BoundTarget):
+    """θ ↦ θ_j, with Jacobian e_j."""
+
+    def __init__(self, target, family, fit_intercept, index: int, n_params: int):
+        self.target, self.family, self.fit_intercept, self.y = target, family, fit_intercept, None
+        self.index, self.n_params = index, n_params
+        self._weights = np.ones(1)  # scalar
+
+    def value(self, theta: np.ndarray) -> np.ndarray:
+        return np.array([theta[self.index]], dtype=np.float64)
+
+    def values(self, thetas: np.ndarray) -> np.ndarray:
+        return np.asarray(thetas, dtype=np.float64)[:, [self.index]].copy()
+
+    def jacobian_t(self, theta: np.ndarray) -> np.ndarray:
+        J = np.zeros((self.n_params, 1))
+        J[self.index, 0] = 1.0
+        return J
+
+    def query_t(self) -> np.ndarray:
+        """e_j as a (p, 1) column: D = Δθ e_j is the change Δθ_j itself."""
+        return self.jacobian_t(None)
+
+    def change(self, theta: np.ndarray, D: np.ndarray) -> np.ndarray:
+        """The plug-in change of θ_j is exactly Δθ_j (f is linear): D itself, shape (k, 1)."""
+        return np.array(D, dtype=np.float64, copy=True)
+
+
+def coefficient(j) -> Coefficient:
+    """Target θ_j: one fitted coefficient, by index (0-based; the intercept, when fitted, is
+    index n_features) or by name (a feature name of a model fitted on a DataFrame, ``"x3"`` for
+    plain arrays, or ``"intercept"``).  A scalar target; its change is Δθ_j."""
+    return Coefficient(j)
+
+
+__all__ = ["Coefficient", "Target", "coefficient", "linear_predictor", "loss", "prediction"]

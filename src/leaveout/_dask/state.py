@@ -104,18 +104,13 @@ class DaskFittedState(FittedState):
     def w(self):
         return self.loss.row_curvature(self.eta)
 
-    @property
-    def B(self):
-        """H⁻¹x̃_i for every row: a lazy Dask array of shape (n_samples, n_params)."""
-        return self._map("B", self.design.n_params)
-
     # -- per row ---------------------------------------------------------------------------
-    def _map(self, what: str, n_cols, J=None):
+    def _map(self, what: str, n_cols, *extra):
         s = self.loss.summary
         degenerate = np.array([f for f, c in zip(s.support_first, s.support_counts) if c == 1],
                               dtype=np.int64)
         return self.design.map_rows(_rows_block, self.loss.y, self.loss.weights,
-                                    n_cols=n_cols, args=(self._spec, what, J, degenerate))
+                                    n_cols=n_cols, args=(self._spec, degenerate, what, *extra))
 
     @cached_property
     def leverage(self):
@@ -136,35 +131,66 @@ class DaskFittedState(FittedState):
         self.warn_degenerate_rows(np.array(
             [f for f, c in zip(s.support_first, s.support_counts) if c == 1], dtype=np.intp))
 
-    def per_row(self, method: str, checkpoint=None):
+    def per_row(self, method: str, checkpoint=None, refine=None):
         """Effect of removing each row alone: a lazy Dask array (n_samples, n_params)."""
+        _no_refine(refine)
         if method == "retrain":
             sets = [np.array([i]) for i in range(self.design.n_samples)]
             return _as_rows(self.retrain(sets, checkpoint), self.design)
         self._warn_rows(method)
-        return self._map(f"per_row:{method}", self.design.n_params)
+        return self._map("per_row", self.design.n_params, method)
 
-    def per_row_linear(self, method: str, J: np.ndarray, checkpoint=None):
+    def per_row_linear(self, method: str, J: np.ndarray, checkpoint=None, refine=None):
         """First-order target effects of removing each row: lazy Dask (n_samples, m)."""
+        _no_refine(refine)
         if method == "retrain":
             return self.per_row("retrain", checkpoint) @ J
         self._warn_rows(method)
-        return self._map(f"linear:{method}", J.shape[1], J)
+        return self._map("per_row_linear", J.shape[1], method, J)
+
+    def per_row_plugin(self, method: str, Q: np.ndarray, change, checkpoint=None):
+        """Plug-in target effects of removing each row alone: lazy Dask (n_samples, m_out).
+
+        ``change`` (a block of query-predictor shifts → the target's change) runs on the
+        workers, block by block, as in :meth:`FittedState.per_row_plugin`.
+        """
+        m_out = np.asarray(change(np.zeros((1, Q.shape[1])))).shape[1]
+        if method == "retrain":
+            deltas = self.per_row("retrain", checkpoint)
+            return deltas.map_blocks(_plugin_block, Q, change, dtype=np.float64,
+                                     chunks=(deltas.chunks[0], (m_out,)))
+        self._warn_rows(method)
+        return self._map("per_row_plugin", m_out, method, Q, change)
 
     # -- sets --------------------------------------------------------------------------------
-    def sets(self, method: str, sets: list[np.ndarray], checkpoint=None) -> np.ndarray:
-        """Parameter effect of removing each set, NumPy (len(sets), n_params)."""
-        if method == "retrain":
-            return self.retrain(sets, checkpoint)
+    def _subset(self, sets: list[np.ndarray]):
+        """(the rows of ``sets`` gathered into a :class:`_SubsetState`, the sets in its
+        positions); None for the state when the sets are all empty."""
         rows = np.unique(concat([np.asarray(T, dtype=np.intp) for T in sets]))
         if rows.size == 0:
-            return np.zeros((len(sets), self.design.n_params))
+            return None, sets
         X_U, y_U, s_U = gather(rows, self.design.X, self.loss.y, self.loss.weights)
-        loss = LinearLoss(DenseDesign(np.ascontiguousarray(X_U), self.design.fit_intercept),
-                          self.loss.family, y_U, s_U, self.loss.l2)
+        loss = LinearLoss(_dense(X_U, self.design.fit_intercept), self.loss.family,
+                          aligned(y_U), aligned(s_U), self.loss.l2)
         local = _SubsetState(loss, self.theta, self.H, self.factor, rows,
                              self.loss.summary.support_counts)
-        return local.sets(method, [np.searchsorted(rows, T) for T in sets])
+        return local, [np.searchsorted(rows, T) for T in sets]
+
+    def sets(self, method: str, sets: list[np.ndarray], checkpoint=None,
+             refine=None) -> np.ndarray:
+        """Parameter effect of removing each set, NumPy (len(sets), n_params)."""
+        _no_refine(refine)
+        if method == "retrain":
+            return self.retrain(sets, checkpoint)
+        local, sets = self._subset(sets)
+        if local is None:
+            return np.zeros((len(sets), self.design.n_params))
+        return local.sets(method, sets)
+
+    def set_leverage(self, T: np.ndarray) -> float:
+        """λ_max(W_T^½ X̃_T H⁻¹ X̃_Tᵀ W_T^½), from a gather of the rows T."""
+        local, (T_local,) = self._subset([T])
+        return 0.0 if local is None else local.set_leverage(T_local)
 
     def retrain(self, sets: list[np.ndarray], checkpoint=None) -> np.ndarray:
         """Exact θ̂₋T − θ̂ for each set: distributed Newton per set, warm-started at θ̂."""
@@ -237,17 +263,28 @@ def _chunk_state(spec: Spec, xb, yb, sb) -> FittedState:
     return st
 
 
-def _rows_block(xb, yb, sb, off, spec, what, J, degenerate):
+def _rows_block(xb, yb, sb, off, spec, degenerate, what, *args):
+    """``FittedState.<what>`` on one block (``leverage``, or a per-row method with ``args``)."""
     st = _chunk_state(spec, xb, yb, sb)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # warned about on the client, once, for all rows
-        if what in ("leverage", "B"):
-            return getattr(st, what)
-        kind, method = what.split(":")
-        out = st.per_row(method) if kind == "per_row" else st.per_row_linear(method, J)
+        if what == "leverage":
+            return st.leverage
+        out = getattr(st, what)(*args)
     local = degenerate[(degenerate >= off) & (degenerate < off + xb.shape[0])] - off
     out[local] = np.nan
     return out
+
+
+def _plugin_block(db, Q, change):
+    return change(db @ Q)
+
+
+def _no_refine(refine) -> None:
+    if refine is not None:
+        raise ValueError("Refined Newton steps (steps > 1) are not supported for Dask designs "
+                         "yet: each step needs the retained gradient over all rows. Use "
+                         "steps=1 (the Newton step) or method='retrain'.")
 
 
 def _flag_block(xb, yb, sb, off, spec):

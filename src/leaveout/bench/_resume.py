@@ -45,7 +45,8 @@ def _design_arrays(ds, l2) -> dict:
 
 
 _READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
-_FLOAT_COLUMNS = ("predicted", "actual", "seconds", "retrain_seconds", "set_mean_leverage")
+_FLOAT_COLUMNS = ("predicted", "predicted_plugin", "actual", "seconds", "retrain_seconds",
+                  "set_mean_leverage", "set_leverage")
 _PAIRS = frozenset((m, t) for m in METHODS for t in TARGETS)
 
 
@@ -171,12 +172,13 @@ def _read_part(path: Path, job_name: str, meta: dict, leverage: float):
                 job_name, meta["strategy"], str(meta["set_id"]), str(meta["size"])):
             return None, "rows of another set"
         try:
-            values = [float(d[c]) for c in _FLOAT_COLUMNS]
+            values = {c: float(d[c]) for c in _FLOAT_COLUMNS}
         except ValueError:
             return None, "a non-numeric value"
-        if not all(map(math.isfinite, values)) or values[2] < 0 or values[3] < 0:
+        if not all(map(math.isfinite, values.values())) or values["seconds"] < 0 \
+                or values["retrain_seconds"] < 0:
             return None, "a non-finite or negative value"
-        if not math.isclose(values[4], leverage, rel_tol=1e-4, abs_tol=1e-12):
+        if not math.isclose(values["set_mean_leverage"], leverage, rel_tol=1e-4, abs_tol=1e-12):
             return None, "the mean leverage of another set"
         rows.append(d)
     if {(d["method"], d["target"]) for d in rows} != _PAIRS:

@@ -15,8 +15,9 @@ from . import datasets as dsets
 from . import _args
 from .strategies import RANDOMISED, STRATEGIES, Scores, pick, sizes_for
 
-COLUMNS = ("dataset", "strategy", "set_id", "size", "method", "target", "predicted", "actual",
-           "seconds", "retrain_seconds", "set_mean_leverage")
+COLUMNS = ("dataset", "strategy", "set_id", "size", "method", "target", "predicted",
+           "predicted_plugin", "actual", "seconds", "retrain_seconds", "set_mean_leverage",
+           "set_leverage")
 METHODS = ("if", "rif", "newton")
 TARGETS = ("test_loss", "test_prediction")
 
@@ -28,7 +29,7 @@ P_OVER_N_SWEEP = ("synthetic_p0.1", "synthetic_p0.3", "synthetic_p0.6", "synthet
 L2_SWEEP = ("synthetic_p0.6", (0.1, 1.0, 10.0, 100.0))
 #: Bumped when the study's recipe changes (set planning, estimators, columns): checkpoints of
 #: another version are not reused.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: predicted_plugin and set_leverage columns
 #: Largest fraction of n a removal set may have.
 MAX_FRACTION = 0.5
 

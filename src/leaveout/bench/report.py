@@ -41,7 +41,7 @@ def figure_scatter(df, target: str, path: Path) -> None:
         ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("actual (retrain)", fontsize=8)
-        ax.set_ylabel("predicted", fontsize=8)
+        ax.set_ylabel("predicted (first order)", fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
@@ -105,7 +105,9 @@ def write_report(out: Path, df, summary, meta) -> None:
     if figure_sweeps(summary, out / "fig_sweeps.png"):
         figs.append("fig_sweeps.png")
     cols = ["dataset", "method", "target", "n_sets", "median_ratio", "median_rel_error",
-            "pearson", "spearman", "mean_leverage", "p_over_n"]
+            "median_ratio_plugin", "median_rel_error_plugin", "pearson", "spearman",
+            "mean_leverage", "p_over_n"]
+    cols = [c for c in cols if c in summary]
     main = summary[summary["sweep"] == ""]
     sweeps = summary[summary["sweep"] != ""]
     text = [
@@ -119,8 +121,10 @@ def write_report(out: Path, df, summary, meta) -> None:
         "",
         "Definitions: `test_loss` = Σ over test rows of ℓ(η, y); `test_prediction` = Σ over test "
         "rows of the linear predictor η. `predicted` = ∇f(θ̂)·Δθ (first order) with Δθ from "
-        "`if`, `rif` or `newton`; `actual` = f(θ̂₋T) − f(θ̂) from the exact refit. Ratio = "
-        "predicted / actual (1 is perfect); relative error = |predicted − actual| / |actual|.",
+        "`if`, `rif` or `newton`; `predicted_plugin` = f(θ̂ + Δθ) − f(θ̂) (plug-in, the default "
+        "of `Attributor.effects`); `actual` = f(θ̂₋T) − f(θ̂) from the exact refit. Ratio = "
+        "predicted / actual (1 is perfect); relative error = |predicted − actual| / |actual|; "
+        "columns without a suffix are first order, `_plugin` the plug-in.",
         "",
         "## Real datasets",
         "",

@@ -19,7 +19,10 @@ refits (in parallel with ``n_jobs``), and the output files.
 
 Definitions (also in results.md): targets ``test_loss`` = Σ_test ℓ(η, y) and ``test_prediction``
 = Σ_test η (sum of linear predictors); ``predicted`` = ∇f(θ̂)·Δθ_method (first order, Δθ from
-``if``/``rif``/``newton``); ``actual`` = f(θ̂₋T) − f(θ̂) from the exact warm-started refit.
+``if``/``rif``/``newton``); ``predicted_plugin`` = f(θ̂ + Δθ_method) − f(θ̂) (plug-in, the
+default of ``Attributor.effects``; equal to ``predicted`` for the linear ``test_prediction``);
+``actual`` = f(θ̂₋T) − f(θ̂) from the exact warm-started refit; ``set_leverage`` =
+``Attributor.set_leverage(T)``.
 Uses the public API of leaveout only.
 """
 
@@ -112,13 +115,21 @@ def _retrain_chunk(payload, chunk):
 
 
 def _predict(att, T, t_loss, t_pred):
-    """First-order predictions of each method for one set: {(method, target): (value, s)}."""
+    """Predictions of each method for one set: {(method, target): (first order, plug-in, s)}.
+
+    First order ∇f(θ̂)·Δθ (``linearize=True``) and plug-in f(θ̂ + Δθ) − f(θ̂) (the default of
+    :meth:`~leaveout.Attributor.effects`); ``s`` is the time of both.  Large sets draw a
+    ``SetLeverageWarning`` for ``if``/``rif``: the study measures exactly that, so it is muted.
+    """
     out = {}
-    for m in METHODS:
-        for name, tgt in zip(TARGETS, (t_loss, t_pred)):
-            t0 = time.perf_counter()
-            out[(m, name)] = (float(att.effects(m, remove=T, target=tgt)),
-                              time.perf_counter() - t0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", leaveout.SetLeverageWarning)
+        for m in METHODS:
+            for name, tgt in zip(TARGETS, (t_loss, t_pred)):
+                t0 = time.perf_counter()
+                lin = float(att.effects(m, remove=T, target=tgt, linearize=True))
+                plug = float(att.effects(m, remove=T, target=tgt, linearize=False))
+                out[(m, name)] = (lin, plug, time.perf_counter() - t0)
     return out
 
 
@@ -185,8 +196,8 @@ def run_job(job: Job, out: Path, cfg: BenchConfig, progress=None, workers: int =
     if sets is None:
         if plan is not None and not legacy:
             logger.warning("%s is missing or damaged; rebuilding it", sets_path)
-        scores = Scores(model.loss(X, ds.y), att.effects("if", target=t_loss),
-                        att.effects("if", target=t_pred))
+        scores = Scores(model.loss(X, ds.y), att.effects("if", target=t_loss, linearize=True),
+                        att.effects("if", target=t_pred, linearize=True))  # IF scores, §7
         new_plan, sets = _plan_sets(job, cfg, X, scores, heavy)
         if legacy:
             old = _read_sets(sets_path, new_plan, n) if plan == new_plan else None
@@ -220,16 +231,17 @@ def run_job(job: Job, out: Path, cfg: BenchConfig, progress=None, workers: int =
         pred = _predict(att, T, t_loss, t_pred)
         meta = by_id[set_id]
         rows = []
-        for (m, tgt), (val, dt) in pred.items():
+        lev = att.set_leverage(T)
+        for (m, tgt), (val, plug, dt) in pred.items():
             act = act_loss if tgt == "test_loss" else act_pred
-            if not (math.isfinite(val) and math.isfinite(act)):
+            if not (math.isfinite(val) and math.isfinite(plug) and math.isfinite(act)):
                 raise ValueError(
                     f"{job.name}: set {set_id} ({meta['strategy']}, {meta['size']} rows) gave a "
                     f"non-finite change ({m}, {tgt}: predicted {val}, actual {act}); the refit "
                     f"without these rows may have no finite optimum. Use smaller fractions.")
             rows.append((job.name, meta["strategy"], str(set_id), str(meta["size"]), m, tgt,
-                         repr(val), repr(act), f"{dt:.6g}", f"{retrain_s:.6g}",
-                         f"{h[T].mean():.6g}"))
+                         repr(val), repr(plug), repr(act), f"{dt:.6g}", f"{retrain_s:.6g}",
+                         f"{h[T].mean():.6g}", f"{lev:.6g}"))
         atomic_write_csv(parts / f"{set_id}.csv", COLUMNS, rows)
         finished[set_id] = [dict(zip(COLUMNS, r)) for r in rows]
 
@@ -350,7 +362,8 @@ def run_bench(out_dir, config: BenchConfig | None = None, *, progress=None):
     df = pd.DataFrame(rows)
     for c in ("set_id", "size"):
         df[c] = df[c].astype(int)
-    for c in ("predicted", "actual", "seconds", "retrain_seconds", "set_mean_leverage"):
+    for c in ("predicted", "predicted_plugin", "actual", "seconds", "retrain_seconds",
+              "set_mean_leverage", "set_leverage"):
         df[c] = df[c].astype(float)
     cols = list(COLUMNS) + [c for c in df.columns if c not in COLUMNS]
     df = df[cols]

@@ -14,8 +14,10 @@ def _corr(a, b, kind):
 
 
 def summarise(df):
-    """Per dataset × method × target: median predicted/actual, median relative error,
-    Pearson and Spearman correlation of predicted with actual, mean leverage, p/n.
+    """Per dataset × method × target: median predicted/actual and median relative error of
+    the first-order prediction (``median_ratio``, ``median_rel_error``) and of the plug-in one
+    (``median_ratio_plugin``, ``median_rel_error_plugin``), Pearson and Spearman correlation of
+    the first-order prediction with actual, mean leverage, p/n.
 
     Ratios and relative errors use the sets whose actual change is not negligible
     (|actual| > 1e-9 · max |actual| of that dataset and target).
@@ -25,17 +27,25 @@ def summarise(df):
     out = []
     keys = ["dataset", "method", "target"]
     for (dataset, method, target), g in df.groupby(keys, sort=False):
-        pred, act = g["predicted"].to_numpy(), g["actual"].to_numpy()
+        act = g["actual"].to_numpy()
         ok = np.abs(act) > 1e-9 * max(np.abs(act).max(), 1e-300)
-        ratio = pred[ok] / act[ok]
-        rel = np.abs(pred[ok] - act[ok]) / np.abs(act[ok])
         first = g.iloc[0]
-        out.append({
-            "dataset": dataset, "method": method, "target": target, "n_sets": len(g),
-            "median_ratio": float(np.median(ratio)) if ok.any() else float("nan"),
-            "median_rel_error": float(np.median(rel)) if ok.any() else float("nan"),
-            "pearson": _corr(pred, act, "pearson"), "spearman": _corr(pred, act, "spearman"),
+        row = {"dataset": dataset, "method": method, "target": target, "n_sets": len(g)}
+        for col, suffix in (("predicted", ""), ("predicted_plugin", "_plugin")):
+            if col not in g:
+                continue
+            pred = g[col].to_numpy()
+            row[f"median_ratio{suffix}"] = (float(np.median(pred[ok] / act[ok])) if ok.any()
+                                            else float("nan"))
+            row[f"median_rel_error{suffix}"] = (
+                float(np.median(np.abs(pred[ok] - act[ok]) / np.abs(act[ok]))) if ok.any()
+                else float("nan"))
+            if not suffix:
+                row["pearson"] = _corr(pred, act, "pearson")
+                row["spearman"] = _corr(pred, act, "spearman")
+        row.update({
             "mean_leverage": float(first["mean_leverage"]), "p_over_n": float(first["p_over_n"]),
             "l2": float(first["l2"]), "sweep": first["sweep"], "family": first["family"],
         })
+        out.append(row)
     return pd.DataFrame(out)
