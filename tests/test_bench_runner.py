@@ -38,10 +38,10 @@ def test_output_files_and_columns(study):
                  "fig_scatter_test_loss.png", "data/breast_cancer.npz", "sets/breast_cancer.npz"):
         assert (out / name).exists(), name
     assert list(df.columns[: len(COLUMNS)]) == list(COLUMNS)
-    assert set(df["method"]) == {"if", "rif", "newton"}
+    assert set(df["method"]) == {"if", "rif", "newton", "newton5"}
     assert set(df["target"]) == {"test_loss", "test_prediction"}
     n_sets = len(json.loads((out / "sets/breast_cancer.json").read_text())["sets"])
-    assert len(df) == n_sets * 3 * 2
+    assert len(df) == n_sets * 4 * 2
     assert np.isfinite(df[["predicted", "actual"]].to_numpy()).all()
     with np.load(out / "sets/breast_cancer.npz") as z:
         assert sorted(map(int, z.files)) == sorted(set(df["set_id"]))
@@ -90,7 +90,31 @@ def test_independent_audit_of_sampled_rows(study):
         elif row["method"] == "rif":
             d = ((r[T] / (1 - h[T]))[:, None] * HiA[T]).sum(axis=0)
         else:
-            d = np.linalg.solve(H - A[T].T @ (A[T] * w[T, None]), G)
+            J = H - A[T].T @ (A[T] * w[T, None])
+            d = np.linalg.solve(J, G)
+            if row["method"] == "newton5":
+                # Four chord steps on the retained objective, each corrected by the secant
+                # pairs so far (L-BFGS two-loop recursion with J⁻¹ as the initial inverse).
+                def grad(dd):
+                    pk = 1 / (1 + np.exp(-A[keep] @ (th + dd)))
+                    return A[keep].T @ (pk - y[keep]) + P @ (th + dd)
+
+                S, Y, g_old, s_old = [], [], -G, d
+                for _ in range(4):
+                    g = grad(d)
+                    S.append(s_old)
+                    Y.append(g - g_old)
+                    q, al = g.copy(), []
+                    for si, yi in zip(S[::-1], Y[::-1]):
+                        al.append((si @ q) / (yi @ si))
+                        q -= al[-1] * yi
+                    step = np.linalg.solve(J, q)
+                    for si, yi, a in zip(S, Y, al[::-1]):
+                        step += (a - (yi @ step) / (yi @ si)) * si
+                    if np.linalg.norm(step) <= 1e-10 * np.linalg.norm(d - step):
+                        d = d - step
+                        break
+                    d, s_old, g_old = d - step, -step, g
         np.testing.assert_allclose(row["predicted"], grads[row["target"]] @ d, rtol=1e-6,
                                    atol=1e-9)
         np.testing.assert_allclose(row["predicted_plugin"], f(th + d) - f(th), rtol=1e-6,
@@ -179,13 +203,13 @@ def test_cli_bench_and_report_rewrite(study, tmp_path, capsys):
     # The study's directory holds 4 of the 8 strategies: the CLI's default config is refused.
     args = ["bench", "--quick", "--no-sweeps", "--datasets", "breast_cancer",
             "--cache-dir", str(cache)]
-    assert main(args + ["--out", str(out)]) == 1
+    assert main(args + ["--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "holds results of another configuration (strategies" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert main(args + ["--out", str(tmp_path / "cli")]) == 0
     assert "accuracy study written" in capsys.readouterr().out
-    assert main(["bench", "--datasets", "nope", "--out", str(tmp_path)]) == 1
+    assert main(["bench", "--datasets", "nope", "--out", str(tmp_path)]) == 2
     assert "Unknown datasets ['nope']" in capsys.readouterr().err
 
 

@@ -124,7 +124,7 @@ def test_glm_follows_the_sklearn_estimator_protocol():
     X, y = make_data("squared", n=80, p=4, seed=3)
     g = leaveout.GLM(family="squared", l2=2.0, fit_intercept=False)
     assert g.get_params() == {"family": "squared", "l2": 2.0, "fit_intercept": False,
-                              "max_iter": 100}
+                              "max_iter": 100, "solver": "auto"}
     c = clone(g)
     assert c is not g and c.get_params() == g.get_params() and not hasattr(c, "params_")
     assert g.set_params(l2=5.0) is g and g.l2 == 5.0

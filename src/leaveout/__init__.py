@@ -16,6 +16,7 @@ from .exceptions import (
     LeaveoutWarning,
     NewtonStepsWarning,
     PolishWarning,
+    ProblemTooLargeError,
     SetLeverageWarning,
     SingularHessianError,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "METHODS",
     "NewtonStepsWarning",
     "PolishWarning",
+    "ProblemTooLargeError",
     "SetLeverageWarning",
     "SingularHessianError",
     "fit",

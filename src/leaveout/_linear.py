@@ -39,6 +39,8 @@ class LinearLoss:
         self.weights = weights
         self.l2 = l2
         self.penalty = l2 * design.penalty_mask()
+        #: How Newton steps apply H⁻¹ ("primal", "kernel" or "cg"; see leaveout.solvers).
+        self.solver = "primal"
 
     def eta(self, theta: np.ndarray) -> np.ndarray:
         return self.design.matvec(theta)

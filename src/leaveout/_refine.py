@@ -1,30 +1,41 @@
-"""Refined Newton steps: the chord iteration on the retained objective (``newton`` with ``steps > 1``).
+"""Refined Newton steps on the retained objective (``effects("newton", steps=k)``, k > 1).
 
 The Newton step of DESIGN.md §3 is the first iterate of Newton's method on the retained objective
-L₋T(θ) = L(θ) − Σ_{i∈T} s_i ℓ(x̃_i·θ, y_i), started at θ̂.  Keeping its matrix H − H_T (the
+L₋T(θ) = L(θ) − Σ_{i∈T} s_i ℓ(x̃_i·θ, y_i), started at θ̂.  Keeping its matrix J = H − H_T (the
 curvature frozen at θ̂) and refreshing only the gradient gives the *chord* iteration
 
-    Δ⁰ = (H − H_T)⁻¹ Σ_{i∈T} g_i,        Δᵗ⁺¹ = Δᵗ − (H − H_T)⁻¹ ∇L₋T(θ̂ + Δᵗ),
+    Δ⁰ = J⁻¹ Σ_{i∈T} g_i,        Δᵗ⁺¹ = Δᵗ − J⁻¹ ∇L₋T(θ̂ + Δᵗ),
 
 whose fixed point is the exact retained optimum θ̂₋T − θ̂ (L₋T is strictly convex, so its only
 stationary point is the refit).  Each refresh costs one gradient of the retained objective,
-∇L₋T(θ) = ∇L(θ) − X̃_Tᵀ r_T(θ) — one pass over the design through its seam (X̃θ, X̃ᵀr), O(np) —
-plus a solve with the factorisation of H − H_T that the Newton step already built (Woodbury on
-the factor of H, or the direct factor when the set has more rows than parameters).  A refit
-costs several O(np²) Hessians instead.
+∇L₋T(θ) = X̃ᵀ r₋T(θ) + λPθ (row gradient scales zeroed on T) — one pass over the design through
+its seam (X̃θ, X̃ᵀr), O(np), the design never copied — plus a solve with the factorisation of J
+that the Newton step already built (Woodbury on the factor of H, or the direct factor when the
+set has more rows than parameters).  A refit costs several O(np²) Hessians instead.
 
-The iteration converges linearly when the curvature of the retained rows changes little between
-θ̂ and θ̂₋T, at the rate ‖I − (H − H_T)⁻¹ ∇²L₋T‖ along the path.  It does not contract when the
-curvature grows by more than a factor of two in some direction (e.g. confidently classified
-retained rows that become uncertain after a large removal, or a set whose removal leaves a
-nearly flat direction — set leverage near 1); it is then stopped at the last iterate before an
-update grew, reported in :class:`NewtonInfo`, and a :class:`~leaveout.NewtonStepsWarning`
+The plain chord converges only linearly, at the rate ‖I − J⁻¹∇²L₋T‖ along the path: slowly
+where the removal changes the curvature of the retained rows much, and not at all where it grows
+by more than a factor of two in some direction.  So each refresh here is the chord step
+*corrected by secant pairs*: the differences (sₜ, yₜ) of the previous iterates and gradients
+update J⁻¹ by the limited-memory BFGS two-loop recursion (Nocedal & Wright, *Numerical
+Optimization*, Alg. 7.4, with J⁻¹ as the initial inverse Hessian).  Same cost per refresh (one
+gradient, one solve with J, O(mp) vector work for m ≤ ``MEMORY`` pairs), the same fixed point,
+and it learns the curvature change along the directions the iteration explores: measured on
+synthetic logistic data of mean leverage 0.37 (333 × 130, sets of 1–10 %), median error of Δθ
+after 5 steps 0.04 % against the plain chord's 1.9 %, worst set 2.5 % against 42 %
+(``benchmarks/bench_newton_steps.py --update chord`` runs the plain chord).  ``MEMORY = 0`` is
+the plain chord.
+
+Where even that does not contract (the Newton decrement √(gᵀJₜ⁻¹g) of a step grows; e.g. a
+removal that changes the curvature several-fold), the iteration is stopped at the last iterate
+before that step, reported in :class:`NewtonInfo`, and a :class:`~leaveout.NewtonStepsWarning`
 recommends ``method="retrain"`` for those sets.  There is no automatic fall-back to a refit: a
 refit costs a fit per set, which the caller of a cheap estimator must choose knowingly.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -36,6 +47,10 @@ from .exceptions import NewtonStepsWarning
 
 #: Default relative tolerance: stop once ‖update‖ ≤ tol · ‖Δ‖.
 DEFAULT_TOL = 1e-10
+#: Secant pairs kept by the limited-memory BFGS correction of the chord step (0: plain chord).
+MEMORY = 10
+#: Rows whose H⁻¹x̃_i per-row refinement solves for at once.
+ROWS_AT_ONCE = 256
 #: An update that does not shrink is rounding noise, not divergence, below this size relative
 #: to ‖Δ‖ (the iteration has then converged as far as float64 allows).
 ROUNDING_FLOOR = 1e-8
@@ -46,8 +61,6 @@ ROUNDING_FLOOR = 1e-8
 #: its limit of convergence (curvature changing about 1.5-fold or more).
 SLOW_RATIO = 0.5
 SLOW_ERROR = 0.01
-#: Elements of the n × m blocks of linear predictors that per-row refinement holds at once.
-BLOCK_ELEMENTS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -163,10 +176,15 @@ class Refinement:
     def info(self, out: np.ndarray, sizes: np.ndarray) -> NewtonInfo:
         """The record as a NewtonInfo, given the call's results ``out`` (m, ...) and the sets'
         sizes (m,) (0: an empty set)."""
+        empty = sizes == 0
         if self.max_steps == 1:  # no iteration ran: one step for every finite non-empty set
             finite = np.isfinite(out.reshape(sizes.size, -1)).all(axis=1)
-            self.steps[finite & (sizes > 0)] = 1
-        empty = sizes == 0
+            self.steps[finite & ~empty] = 1
+            self.rel_update[empty] = 0.0
+            self.converged[empty] = True
+            return NewtonInfo(self.steps, self.rel_update, self.ratio,
+                              np.where(empty, 0.0, np.nan), self.converged, self.contracting,
+                              self.tol)
         self.rel_update[empty] = 0.0
         self.converged[empty] = True
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -179,64 +197,90 @@ class Refinement:
                           self.contracting, self.tol)
 
 
-def chord(delta: np.ndarray, g0: np.ndarray, refresh, rec: Refinement, at) -> np.ndarray:
-    """Run the chord iteration on the Newton steps ``delta`` in place; fill ``rec[at]``.
+def chord(delta: np.ndarray, g0: np.ndarray, gradient, solve, rec: Refinement,
+          k: int) -> np.ndarray:
+    """Refine the Newton step ``delta`` of removal ``k`` by secant-corrected chord steps; fill
+    ``rec[k]``.
 
-    Successive updates are compared in the energy norm of J = H − H_T, ‖d‖_J = √(dᵀJd) = √(d·g)
-    for d = J⁻¹g (free: both are in hand).  The linearised iteration e ↦ (I − J⁻¹H̄)e is
-    self-adjoint in that norm, so its update ratio there tends to the contraction factor and
-    reaches 1 only when the iteration stops contracting (in the Euclidean norm a converging
-    iteration may show a transient ratio above 1).
+    Step t solves with the limited-memory BFGS inverse Jₜ⁻¹ built on J⁻¹ from the pairs
+    (sᵢ, yᵢ) = (Δⁱ⁺¹ − Δⁱ, ∇L₋T(θ̂ + Δⁱ⁺¹) − ∇L₋T(θ̂ + Δⁱ)), the first being (Δ⁰, ∇L₋T(θ̂ + Δ⁰)
+    + g0).  Successive steps are compared by their Newton decrement √(gᵀJₜ⁻¹g) = √(d·g) (free:
+    d = Jₜ⁻¹g and g are in hand), the size of a step in the metric of the current curvature
+    model; for the plain chord (``MEMORY = 0``) it is the energy norm of J, in which the
+    linearised iteration is self-adjoint, so the ratio tends to its contraction factor.  A
+    ratio ≥ 1 means the iteration does not contract there (in the Euclidean norm a converging
+    iteration may show a transient ratio above 1).  Scalar bookkeeping, one removal at a time.
 
     Parameters
     ----------
-    delta : ndarray of shape (m, n_params)
-        Δ⁰ = J⁻¹g0 of m removals (their Newton steps); overwritten with the refined estimates.
-    g0 : ndarray of shape (m, n_params)
-        Σ_{i∈T} g_i of each removal (= −∇L₋T(θ̂)).
-    refresh : callable
-        ``refresh(active, D)`` → (J⁻¹g, g) with g = ∇L₋T(θ̂ + D), both of shape
-        (len(active), n_params), for the removals ``active`` (indices into the m) at the
-        estimates ``D``.
+    delta : ndarray of shape (n_params,)
+        Δ⁰ = J⁻¹g0, the Newton step.
+    g0 : ndarray of shape (n_params,)
+        Σ_{i∈T} g_i (= −∇L₋T(θ̂)).
+    gradient : callable
+        ``gradient(D)`` → ∇L₋T(θ̂ + D), shape (n_params,).
+    solve : callable
+        ``solve(v)`` → J⁻¹v.
     rec : Refinement
-        The call's steps and tol; receives the outcome.
-    at : ndarray of int, shape (m,)
-        Where the m removals are in ``rec``.
+        The call's steps and tol; receives the outcome as entry ``k``.
+
+    Returns
+    -------
+    ndarray of shape (n_params,)
+        The refined estimate (a new array).
     """
-    tol = rec.tol
+    if not np.isfinite(delta).all():
+        return delta  # a singular removal: NaN, no step taken
+    rec.steps[k] = 1
+    if not delta.any():  # no gradient on T: θ̂ is the retained optimum
+        rec.rel_update[k], rec.converged[k] = 0.0, True
+        return delta
+    prev = math.sqrt(abs(float(delta @ g0)))  # Newton decrement of Δ⁰
+    pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
+    s_last, g_last = delta, -g0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        prev = np.sqrt(np.abs(np.einsum("ij,ij->i", delta, g0)))  # ‖Δ⁰‖_J
-        finite = np.isfinite(delta).all(axis=1)
-        rec.steps[at[finite]] = 1
-        zero = finite & ~delta.any(axis=1)  # no gradient on T: θ̂ is the retained optimum
-        rec.rel_update[at[zero]] = 0.0
-        rec.converged[at[zero]] = True
-        active = np.flatnonzero(finite & ~zero)
         for _ in range(rec.max_steps - 1):
-            if active.size == 0:
-                break
-            step, g = refresh(active, delta[active])
-            energy = np.sqrt(np.abs(np.einsum("ij,ij->i", step, g)))
-            new = delta[active] - step
-            rel = np.linalg.norm(step, axis=1) / np.linalg.norm(new, axis=1)
-            ratio = energy / prev[active]
-            ok = np.isfinite(rel) & np.isfinite(ratio)
-            rel, ratio = np.where(ok, rel, np.inf), np.where(ok, ratio, np.inf)
-            grew = ratio >= 1.0
-            noise = grew & (rel <= ROUNDING_FLOOR)   # rounding noise, not divergence
-            failed = grew & ~noise
-            done = ~grew & (rel <= tol)
-            apply = ~grew
-            where = at[active]
-            rec.ratio[where] = ratio
-            rec.rel_update[where] = rel
-            delta[active[apply]] = new[apply]
-            rec.steps[where[apply]] += 1
-            rec.converged[where[done | noise]] = True
-            rec.contracting[where[failed]] = False
-            prev[active[apply]] = energy[apply]
-            active = active[apply & ~done]
+            g = gradient(delta)
+            if MEMORY:
+                y = g - g_last
+                sy = float(s_last @ y)
+                if sy > 0.0 and math.isfinite(sy):  # curvature condition (convexity)
+                    pairs.append((s_last, y, 1.0 / sy))
+                    del pairs[:-MEMORY]
+            step = _two_loop(g, solve, pairs)
+            energy = math.sqrt(abs(float(step @ g)))
+            new = delta - step
+            rel = float(np.linalg.norm(step)) / float(np.linalg.norm(new))
+            ratio = energy / prev if prev > 0 else math.inf
+            if not (math.isfinite(rel) and math.isfinite(ratio)):
+                rel = ratio = math.inf
+            rec.ratio[k], rec.rel_update[k] = ratio, rel
+            if ratio >= 1.0:  # the step grew: stop before it
+                if rel <= ROUNDING_FLOOR:
+                    rec.converged[k] = True  # rounding noise, not divergence
+                else:
+                    rec.contracting[k] = False
+                return delta
+            delta, prev, s_last, g_last = new, energy, -step, g
+            rec.steps[k] += 1
+            if rel <= rec.tol:
+                rec.converged[k] = True
+                return delta
     return delta
+
+
+def _two_loop(g: np.ndarray, solve, pairs) -> np.ndarray:
+    """Jₜ⁻¹g by the L-BFGS two-loop recursion on the initial inverse ``solve`` = J⁻¹."""
+    q = g.copy()
+    alphas = []
+    for s, y, rho in reversed(pairs):
+        a = rho * float(s @ q)
+        q -= a * y
+        alphas.append(a)
+    r = solve(q)
+    for (s, y, rho), a in zip(pairs, reversed(alphas)):
+        r += (a - rho * float(y @ r)) * s
+    return r
 
 
 def woodbury_solver(factor, X_T, B_T, sw, cM):
@@ -246,81 +290,85 @@ def woodbury_solver(factor, X_T, B_T, sw, cM):
     (Cholesky ``cM``), H⁻¹Sᵀ = (sw · B_T)ᵀ with B_T the rows H⁻¹x̃_i of the set.
     O(p² + kp + k²) per right-hand side.
     """
+    potrs = _potrs(cM)
+
     def solve(v: np.ndarray) -> np.ndarray:
         u = factor.solve(v)
-        z = sw * linalg.cho_solve(cM, sw * (X_T @ u), check_finite=False)
+        z = sw * potrs(sw * (X_T @ u))
         return u + z @ B_T
     return solve
 
 
 def direct_solver(c):
     """V ↦ (H − H_T)⁻¹ V from the Cholesky factorisation ``c`` of H − H_T itself."""
+    return _potrs(c)
+
+
+def _potrs(c):
+    """v ↦ A⁻¹v for ``c = cho_factor(A, lower=True)``: LAPACK ``potrs`` called directly (what
+    ``cho_solve`` calls, bit for bit, without its per-call checks — they cost more than the
+    solve itself at small p, and a refresh is a few such calls)."""
+    L = c[0]
+    (potrs,) = linalg.get_lapack_funcs(("potrs",), (L,))
+
     def solve(v: np.ndarray) -> np.ndarray:
-        return linalg.cho_solve(c, v, check_finite=False)
+        return potrs(L, v, lower=1)[0]
     return solve
 
 
-def set_refresh(state, T: np.ndarray, X_T: np.ndarray, solve):
-    """The ``refresh`` of :func:`chord` for one set T (m = 1).
+def set_gradient(state, T: np.ndarray):
+    """D ↦ ∇L₋T(θ̂ + D) for a set T, shape (n_params,).
 
-    ∇L₋T(θ) = ∇L(θ) − X̃_Tᵀ r_T(θ): the full gradient by one pass over the design, minus the
-    set's rows (already in hand as the dense k × p block ``X_T``).
+    ∇L₋T(θ) = X̃ᵀ r₋T(θ) + λPθ with r₋T the row gradient scales zeroed on T: one pass over the
+    design through its seam (X̃θ, then X̃ᵀr), the design never copied or subset.
     """
     loss = state.loss
-    y_T, s_T = loss.y[T], loss.weights[T]
+    theta0, penalty = state.theta, loss.penalty
 
-    def refresh(active, D):
-        theta = state.theta + D[0]
-        eta = loss.eta(theta)
-        g = loss.gradient(theta, eta) - (s_T * loss.family.d1(eta[T], y_T)) @ X_T
-        return solve(g)[None], g[None]
-    return refresh
+    def gradient(D):
+        theta = theta0 + D
+        r = loss.row_gradient_scale(loss.eta(theta))
+        r[T] = 0.0
+        return loss.design.rmatvec(r) + penalty * theta
+    return gradient
 
 
 def refine_set(state, T, X_T, step, solve, rec: Refinement, k: int) -> np.ndarray:
-    """Refine the Newton step ``step`` of set ``k`` (rows ``T``, dense rows ``X_T``); record it
-    as entry k of ``rec``."""
-    delta = step[None].copy()
-    g0 = (state.r[T] @ X_T)[None]
-    chord(delta, g0, set_refresh(state, T, X_T, solve), rec, np.array([k]))
-    return delta[0]
+    """Refine the Newton step ``step`` of set ``k`` (rows ``T``, dense rows ``X_T``, ``solve`` =
+    (H − H_T)⁻¹); record it as entry k of ``rec``."""
+    return chord(step, state.r[T] @ X_T, set_gradient(state, T), solve, rec, k)
 
 
 def refine_rows(state, deltas: np.ndarray, rec: Refinement) -> np.ndarray:
     """Refine the per-row Newton steps ``deltas`` (n, p) in place: n one-row removals.
 
     Row i's retained Hessian is H − w_i x̃_i x̃_iᵀ, solved by Sherman–Morrison from the factor of
-    H: (H − w x xᵀ)⁻¹ v = u + H⁻¹x · w (x·u) / (1 − h), u = H⁻¹v.  Rows are refined in blocks of
-    m, each refresh a pass X̃ Dᵀ (n × m) and X̃ᵀR over the design: O(n²p) per step in all.
+    H: (H − w x xᵀ)⁻¹ v = u + H⁻¹x · w (x·u) / (1 − h), u = H⁻¹v.  Each refresh is a pass over
+    the design, so n rows cost O(n²p) per step.
     """
-    loss, design = state.loss, state.design
-    n = design.n_samples
     h, w = state.leverage, state.w
-    m = max(1, min(n, BLOCK_ELEMENTS // max(n, 1)))
-    for start in range(0, n, m):
-        stop = min(start + m, n)
-        rows = np.arange(start, stop)
+    factor = state.factor
+    n = state.design.n_samples
+    for start in range(0, n, ROWS_AT_ONCE):
+        block = np.arange(start, min(start + ROWS_AT_ONCE, n))
+        B = state.solved_rows(block)  # rows H⁻¹x̃_i of the block, (len(block), p)
+        for j, i in enumerate(block):
+            T = block[j:j + 1]
+            X_i = state.design.rows(T)
+            c = w[i] / (1.0 - h[i]) if h[i] < 1.0 else np.nan
 
-        def refresh(active, D, rows=rows):
-            idx = rows[active]
-            Theta = state.theta[:, None] + D.T                     # (p, a)
-            E = state.eta[:, None] + design.matmat(D.T)            # (n, a) linear predictors
-            R = loss.weights[:, None] * loss.family.d1(E, loss.y[:, None])
-            G = np.stack([design.rmatvec(R[:, j]) for j in range(idx.size)], axis=1)
-            G += loss.penalty[:, None] * Theta
-            X_i = design.rows(idx)                                 # (a, p)
-            G -= (R[idx, np.arange(idx.size)][:, None] * X_i).T    # drop each row's own term
-            U = state.factor.solve(G)                              # (p, a)
-            a = np.einsum("ij,ji->i", X_i, U) * w[idx] / (1.0 - h[idx])
-            return U.T + a[:, None] * state.solved_rows(idx), G.T
+            def solve(v, x=X_i[0], B_i=B[j], c=c):
+                u = factor.solve(v)
+                return u + (c * float(x @ u)) * B_i
 
-        g0 = state.r[start:stop, None] * design.rows(rows)
-        chord(deltas[start:stop], g0, refresh, rec, rows)  # a view: refined in place
+            deltas[i] = refine_set(state, T, X_i, deltas[i], solve, rec, i)
     return deltas
 
 
 def warn_not_contracting(info: NewtonInfo, what: str = "set") -> None:
     """One NewtonStepsWarning naming the sets (or rows) whose refined estimate is unreliable."""
+    if not np.isfinite(info.ratio).any() and info.contracting.all():
+        return  # Newton steps alone (steps=1): nothing measured, nothing to flag
     bad = info.unreliable
     if not bad.size:
         return
@@ -328,8 +376,8 @@ def warn_not_contracting(info: NewtonInfo, what: str = "set") -> None:
     grew = int((~info.contracting).sum())
     warn(
         f"The refined Newton iteration (steps > 1) is unreliable for {what}(s) {shown}: "
-        f"{grew} did not contract (an update grew; the estimate stops before it) and "
-        f"{bad.size - grew} contract too slowly (update ratio ≥ {SLOW_RATIO:g} and estimated "
+        f"{grew} did not contract (a step grew; the estimate stops before it) and "
+        f"{bad.size - grew} contract too slowly (step ratio ≥ {SLOW_RATIO:g} and estimated "
         f"error above {SLOW_ERROR:.0%} after the last step). The curvature changes too much between θ̂ and the retained optimum "
         f"(a large or high-leverage removal), so these estimates may be far from retraining; "
         f"use method='retrain' for them (they are att.newton_info_.unreliable).",

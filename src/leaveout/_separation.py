@@ -9,9 +9,12 @@ Both are linear programs, solved with SciPy's HiGHS.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 
 def _design(X, fit_intercept):
+    if sp.issparse(X):  # HiGHS takes sparse constraint matrices
+        return sp.hstack([X, np.ones((X.shape[0], 1))], format="csr") if fit_intercept else X
     return np.column_stack([X, np.ones(X.shape[0])]) if fit_intercept else X
 
 
@@ -26,7 +29,8 @@ def separating_direction(family: str, X, y, weights, fit_intercept: bool) -> boo
     if family == "logistic":
         lo, hi = y == 0.0, y == 1.0
         mid = ~(lo | hi)
-        A = np.vstack([-Xt[hi], Xt[lo]])          # −margin ≤ 0
+        A = (sp.vstack([-Xt[hi], Xt[lo]], format="csr") if sp.issparse(Xt)
+             else np.vstack([-Xt[hi], Xt[lo]]))   # −margin ≤ 0
         A_eq = Xt[mid] if mid.any() else None
     elif family == "poisson":
         zero = y == 0.0
@@ -36,10 +40,10 @@ def separating_direction(family: str, X, y, weights, fit_intercept: bool) -> boo
         return False
     if A.shape[0] == 0:
         return False
-    res = linprog(c=A.sum(axis=0), A_ub=A, b_ub=np.zeros(A.shape[0]), A_eq=A_eq,
+    res = linprog(c=np.asarray(A.sum(axis=0)).ravel(), A_ub=A, b_ub=np.zeros(A.shape[0]), A_eq=A_eq,
                   b_eq=None if A_eq is None else np.zeros(A_eq.shape[0]),
                   bounds=[(-1.0, 1.0)] * p, method="highs")
     if res.status != 0:
         return False
-    scale = np.abs(A).sum(axis=1).max()
+    scale = float(np.asarray(abs(A).sum(axis=1)).max())
     return bool(-res.fun > 1e-7 * max(scale, 1.0))

@@ -236,10 +236,7 @@ def check_X(X, name: str = "X", *, allow_empty_columns: bool = False) -> np.ndar
         raise TypeError(f"{name} must be an array-like of shape (n_samples, n_features); got None.")
     X = _unmasked(X, name)
     if _is_sparse(X):
-        raise TypeError(
-            f"{name} is a scipy.sparse matrix; this version of leaveout needs a dense array. "
-            f"Pass {name}.toarray() if it fits in memory."
-        )
+        return check_sparse_X(X, name, allow_empty_columns=allow_empty_columns)
     if type(X).__module__.startswith("dask"):
         raise TypeError(
             f"{name} is a dask array; this version of leaveout needs an in-memory array. "
@@ -271,6 +268,107 @@ def check_X(X, name: str = "X", *, allow_empty_columns: bool = False) -> np.ndar
     if arr.shape[1] == 0 and not allow_empty_columns:
         raise ValueError(f"{name} has no columns (shape {arr.shape}).")
     return _as_float64(arr, name)
+
+
+# -- sparse X ------------------------------------------------------------------------------------
+def _sparse_entry(X, k: int) -> str:
+    """(row, column) of the k-th stored entry of a CSR matrix."""
+    row = int(np.searchsorted(X.indptr, k, side="right") - 1)
+    return f"({row}, {int(X.indices[k])})"
+
+
+def check_sparse_X(X, name: str = "X", *, allow_empty_columns: bool = False):
+    """Validate a sparse design; return a new canonical float64 ``scipy.sparse.csr_matrix``.
+
+    Conversions (documented in docs/edge-cases.md): any scipy.sparse format (CSC, COO, LIL, ...,
+    matrix or array) and anything with ``tocsr()`` becomes CSR, once, on a copy; bool and integer
+    values become float64; duplicate entries are summed and indices sorted (scipy's meaning of
+    duplicates); explicitly stored zeros are dropped.  Refused: complex or non-numeric values,
+    explicit NaN/inf, values above 1e150, no rows, no columns (unless allowed), and malformed
+    index arrays (out-of-range column indices, inconsistent ``indptr``).  The caller's matrix is
+    never modified.
+    """
+    import scipy.sparse as sp
+
+    if not sp.issparse(X):
+        try:
+            X = X.tocsr()
+        except Exception as exc:
+            raise TypeError(f"{name} looks sparse but could not be converted to scipy.sparse CSR "
+                            f"({exc}). Pass a scipy.sparse matrix or array.") from None
+        if not sp.issparse(X):
+            raise TypeError(f"{name}.tocsr() returned a {_describe(X)}, not a scipy.sparse "
+                            f"matrix. Pass a scipy.sparse matrix or array.")
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D of shape (n_samples, n_features); got shape "
+                         f"{X.shape}.")
+    kind = X.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name} is a complex-valued sparse matrix; leaveout needs real numbers.")
+    if kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers; got a sparse matrix of dtype {X.dtype}.")
+    n, p = X.shape
+    if n == 0:
+        raise ValueError(f"{name} has no rows (shape {X.shape}); at least one row is needed.")
+    if p == 0 and not allow_empty_columns:
+        raise ValueError(f"{name} has no columns (shape {X.shape}).")
+    fmt = X.format
+    if fmt in ("csr", "csc", "bsr"):
+        _check_compressed_indices(X, name)
+    try:
+        # A new CSR matrix whose arrays share nothing with the caller's.
+        Xc = sp.csr_matrix(X, dtype=np.float64, copy=True)
+    except (ValueError, IndexError, OverflowError) as exc:
+        raise ValueError(f"{name} is a malformed sparse matrix ({exc}). Rebuild it, e.g. with "
+                         f"scipy.sparse.csr_matrix((data, (rows, cols)), shape=...).") from None
+    if Xc.indptr is getattr(X, "indptr", None) or Xc.data is getattr(X, "data", None):
+        Xc = Xc.copy()
+    if not Xc.has_canonical_format:
+        Xc.sum_duplicates()      # sorts the indices too
+    bad = ~np.isfinite(Xc.data)
+    if bad.any():
+        k = np.flatnonzero(bad)
+        raise ValueError(
+            f"{name} contains {k.size} non-finite stored value(s) (NaN or inf), first at "
+            f"(row, column) {_sparse_entry(Xc, int(k[0]))}. Remove or impute them before "
+            f"calling leaveout.")
+    big = np.abs(Xc.data) > MAX_ABS
+    if big.any():
+        k = np.flatnonzero(big)
+        raise ValueError(
+            f"{name} contains {k.size} value(s) larger than {MAX_ABS:g} in magnitude, first at "
+            f"(row, column) {_sparse_entry(Xc, int(k[0]))}; their squares overflow float64. "
+            f"Rescale {name} (e.g. divide each column by its largest magnitude) before calling "
+            f"leaveout.")
+    Xc.eliminate_zeros()
+    return Xc
+
+
+def _check_compressed_indices(X, name: str) -> None:
+    """Malformed CSR/CSC index arrays, caught before scipy trips over them."""
+    major, minor = (X.shape[0], X.shape[1]) if X.format in ("csr", "bsr") else \
+        (X.shape[1], X.shape[0])
+    indptr, indices = np.asarray(X.indptr), np.asarray(X.indices)
+    what = "column" if X.format == "csr" else "row"
+    if X.format == "bsr":
+        return  # scipy's own conversion checks its block structure
+    if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
+        raise ValueError(f"{name}'s index arrays must be integers; got indptr {indptr.dtype}, "
+                         f"indices {indices.dtype}.")
+    if indptr.shape != (major + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0) or \
+            indptr[-1] > indices.size or indptr[-1] > np.asarray(X.data).size:
+        raise ValueError(
+            f"{name} is a malformed {X.format.upper()} matrix: its indptr is not a "
+            f"non-decreasing array of length {major + 1} starting at 0 and ending at its number "
+            f"of stored values. Rebuild it, e.g. with scipy.sparse.csr_matrix((data, (rows, "
+            f"cols)), shape=...).")
+    used = indices[: int(indptr[-1])]
+    if used.size and (int(used.min()) < 0 or int(used.max()) >= minor):
+        raise ValueError(
+            f"{name} is a malformed {X.format.upper()} matrix: {what} indices must lie in "
+            f"[0, {minor}), got {int(used.min())}..{int(used.max())}. If they were built with "
+            f"int32 arithmetic on a large matrix they may have overflowed: build the indices as "
+            f"int64 (scipy.sparse accepts int64 indices).")
 
 
 def check_y(y, n_samples: int, family: Family, name: str = "y") -> np.ndarray:
@@ -367,6 +465,14 @@ def _report_weight_range(arr: np.ndarray) -> None:
             f"common factor (that leaves the optimum unchanged), or set negligible weights to 0 "
             f"to exclude those rows."
         )
+
+
+def check_choice(value, name: str, where: str, choices) -> str:
+    """One of the strings ``choices``, in scikit-learn's message format."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"The {name!r} parameter of {where} must be one of "
+                         f"{', '.join(map(repr, choices))}. Got {value!r} instead.")
+    return value
 
 
 def check_method(method, methods) -> str:

@@ -6,10 +6,11 @@ import logging
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _validation as v
 from ._dask import any_dask
-from ._design import make_design
+from .designs import make_design
 from ._features import check_feature_names, check_same_rows, feature_names, query_labels
 from ._frames import effects_frame, param_names, top_frame
 from ._indices import check_indices
@@ -19,9 +20,10 @@ from ._pipeline import FixedTransform, is_pipeline
 from ._refine import Refinement, check_steps_tol, warn_not_contracting
 from ._warn import warn
 from .adapters import adopt
-from .estimators import METHODS, FittedState
+from .estimators import METHODS, FittedState, KernelState
 from .exceptions import IllConditionedWarning, PolishWarning, SingularHessianError
 from .fitting import GLM, NewtonResult, exact_fit
+from .solvers import SOLVERS, choose
 from .targets import Coefficient, Target
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,11 @@ def _private(validated: np.ndarray, given, copy: bool) -> np.ndarray:
     memory the caller holds — the caller's own array, or a view of a DataFrame's block.  Arrays
     that are ours alone are made read-only.  With ``copy=False`` nothing is copied or frozen.
     """
+    if sp.issparse(validated):
+        # check_sparse_X always returns a new matrix: freeze its arrays.
+        for a in (validated.data, validated.indices, validated.indptr):
+            a.flags.writeable = False
+        return validated
     foreign = (validated is given or validated.base is not None
                or isinstance(given, np.ndarray) and np.may_share_memory(validated, given))
     if foreign and copy:
@@ -78,7 +85,13 @@ class Attributor:
         Keep private copies of X, y and sample_weight where they would share memory with your
         arrays (effects are computed lazily, so later edits to your arrays must not reach them).
         ``copy=False`` saves size(X) of memory; X, y and sample_weight must then not be modified
-        while the Attributor is in use.
+        while the Attributor is in use.  A scipy.sparse X is always copied (it is converted to
+        canonical CSR on the way in), which costs O(nnz).
+    solver : {"auto", "primal", "kernel"}, default="auto"
+        How H⁻¹ is applied (DESIGN.md §5, :mod:`leaveout.solvers`): the p × p Cholesky
+        ("primal") or the bordered (n+1) × (n+1) kernel form ("kernel", needs l2 > 0; nothing
+        p × p is formed).  "auto" takes the primal form while p ≤ n or p ≤ 500 and otherwise
+        the cheaper one.  Both give the same effects to rounding.
 
     Attributes
     ----------
@@ -99,6 +112,8 @@ class Attributor:
     polish_shift_ : float
         ‖θ̂ − θ₀‖ / max(‖θ₀‖, tiny): how far polishing moved the adopted parameters (inf when
         they were not finite and the model was refitted from scratch).
+    solver_, solver_reason_ : str
+        The solver used ("primal" or "kernel") and why it was chosen (also logged, INFO).
     newton_info_ : NewtonInfo
         Set by every ``effects("newton", ...)`` call: per set (or row), the steps taken, the
         last relative update, the observed contraction ratio, and whether it converged or
@@ -127,7 +142,7 @@ class Attributor:
     """
 
     @reproducible
-    def __init__(self, model, X, y, sample_weight=None, *, copy=True):
+    def __init__(self, model, X, y, sample_weight=None, *, copy=True, solver="auto"):
         self.row_labels_ = None if any_dask(X) else query_labels(X)
         pipe = None
         if is_pipeline(model):  # attributed in its final estimator's space (leaveout._pipeline)
@@ -138,15 +153,17 @@ class Attributor:
         adopted = adopt(model)
         family = adopted.family
         copy = v.check_bool(copy, "copy", "Attributor")
+        solver = v.check_choice(solver, "solver", "Attributor", SOLVERS)
         cache = getattr(model, "_fit_cache", None) if isinstance(model, GLM) else None
-        fit_exact, State = exact_fit, FittedState
+        fit_exact = exact_fit
         if any_dask(X, y, sample_weight):  # a Dask design: lazy per-row outputs (DESIGN.md §8)
             from ._dask import api
 
             loss, names = api.attributor_loss(adopted, model, X, y, sample_weight,
                                               lambda d: _check_n_features(d, adopted))
             check_feature_names(adopted.feature_names, names, "X", adopted.source)
-            fit_exact, State, cache = api.exact_fit, api.DaskFittedState, None
+            fit_exact, cache, choice = api.exact_fit, None, api.choice(solver)
+            loss.solver = choice.name
         else:
             check_feature_names(adopted.feature_names, feature_names(X), "X", adopted.source)
             check_same_rows(X, y, "y")
@@ -160,7 +177,12 @@ class Attributor:
             # arrays must not reach them.
             Xa, ya, sw = (_private(a, g, copy) for a, g in ((Xa, X), (ya, y), (sw, sample_weight)))
             loss = LinearLoss(make_design(Xa, adopted.fit_intercept), family, ya, sw, l2)
+            choice = choose(loss.design, l2, solver)
+            # The polish may take its Newton steps by conjugate gradients when that is cheaper.
+            loss.solver = choose(loss.design, l2, solver, purpose="fit").name \
+                if solver == "auto" else choice.name
         design, l2 = loss.design, loss.l2
+        self.solver_, self.solver_reason_ = choice.name, choice.reason
         theta0 = adopted.theta0
         finite0 = bool(np.all(np.isfinite(theta0)))
         try:
@@ -212,7 +234,11 @@ class Attributor:
             self.feature_names_in_ = pipe.feature_names_in
         out_names = adopted.feature_names if pipe is None else pipe.feature_names_out
         self.param_names_ = param_names(out_names, design.n_features, adopted.fit_intercept)
-        self._state = State(loss, theta, res.hessian, res.factor)
+        loss.solver = choice.name  # refits (retrain) factorise as the effects do
+        state_class = KernelState if choice.name == "kernel" else FittedState
+        if fit_exact is not exact_fit:
+            state_class = api.DaskFittedState
+        self._state = state_class(loss, theta, res.hessian, res.factor)
         factor = self._state.factor
         self.condition_number_ = factor.condition_estimate()
         self.scaled_condition_number_ = factor.scaled_condition_estimate()
@@ -340,7 +366,8 @@ class Attributor:
         if bound is None:
             out = deltas
         elif linearize:
-            out = bound.shape_result(deltas @ bound.jacobian_t(st.theta))
+            J = bound.jacobian_t(st.theta)
+            out = bound.shape_result(np.asarray(J.T @ deltas.T).T)  # J may be sparse
         else:
             out = bound.shape_result(self._plugin(bound, deltas))
         return out[0] if single else out
@@ -436,7 +463,7 @@ class Attributor:
         return bound.shape_result(bound.values(P))
 
     def _plugin(self, bound, deltas):
-        return bound.change(self.params_, deltas @ bound.query_t())
+        return bound.change(self.params_, np.asarray(bound.query_t().T @ deltas.T).T)
 
     @reproducible
     def retrain(self, remove, *, checkpoint=None) -> np.ndarray:

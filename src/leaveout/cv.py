@@ -17,6 +17,7 @@ import numbers
 import time
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _validation as v
 from ._linear import LinearLoss
@@ -59,10 +60,15 @@ def default_l2s(loss: LinearLoss, n_l2s: int = DEFAULT_N_L2S) -> np.ndarray:
     if design.n_features == 0 or total <= 0.0:
         scale = 1.0
     else:
-        mean = (w0 @ X) / total if design.fit_intercept else np.zeros(design.n_features)
+        mean = np.asarray(X.T @ w0) / total if design.fit_intercept \
+            else np.zeros(design.n_features)
         rank = min(design.n_features, int(np.count_nonzero(loss.weights > 0))
                    - int(design.fit_intercept))
-        scale = float(w0 @ ((X - mean) ** 2).sum(axis=1)) / max(rank, 1)
+        if sp.issparse(X):  # Σ w0 ‖x − x̄‖² = Σ w0 ‖x‖² − total ‖x̄‖², without densifying X
+            sq = float(design.sq_rmatvec(w0)[: design.n_features].sum())
+            scale = max(sq - total * float(mean @ mean), 0.0) / max(rank, 1)
+        else:
+            scale = float(w0 @ ((X - mean) ** 2).sum(axis=1)) / max(rank, 1)
         if not (np.isfinite(scale) and scale > 0.0):
             scale = 1.0
     return scale * np.logspace(*DEFAULT_DECADES, n_l2s)

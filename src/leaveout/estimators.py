@@ -21,13 +21,14 @@ import time
 from functools import cached_property
 
 import numpy as np
+import scipy.sparse as sp
 from scipy import linalg
 
 from . import _refine
 from ._checkpoint import RefitStore
 from ._linear import LinearLoss
-from ._solve import factorize
 from ._threads import map_chunks
+from .solvers import check_output, hessian_factor
 from ._warn import warn
 from .exceptions import (
     ConvergenceError,
@@ -95,6 +96,9 @@ class FittedState:
     #: (the rows of some removal sets gathered from a Dask design); None: rows 0..n-1.
     row_ids: np.ndarray | None = None
 
+    #: The solver whose factor this state works with (see leaveout.solvers).
+    solver = "primal"
+
     def __init__(self, loss: LinearLoss, theta: np.ndarray, hessian=None, factor=None):
         self.loss = loss
         self.design = loss.design
@@ -102,9 +106,9 @@ class FittedState:
         self.eta = loss.eta(theta)
         self.r = loss.row_gradient_scale(self.eta)
         self.w = loss.row_curvature(self.eta)
-        if hessian is None or factor is None:
-            hessian = loss.hessian(theta, self.eta)
-            factor = factorize(hessian)
+        if factor is None or getattr(factor, "kind", "primal") != self.solver or \
+                (self.solver == "primal" and hessian is None):
+            hessian, factor = hessian_factor(loss, theta, self.eta, self.solver)
         self.H = hessian
         self.factor = factor
 
@@ -172,6 +176,7 @@ class FittedState:
         ``refine`` (a :class:`~leaveout._refine.Refinement`, ``newton`` only): refine the
         Newton steps by chord iterations (see :mod:`leaveout._refine`) and record how.
         """
+        self._check_all_rows()
         if method == "retrain":
             return self.retrain([np.array([i]) for i in range(self.design.n_samples)], checkpoint)
         out = self._per_row_params(method)
@@ -213,17 +218,30 @@ class FittedState:
         steps, like retraining, go through their n × p parameter effects).
         """
         if method == "retrain" or refine is not None:
-            return self.per_row(method, checkpoint, refine) @ J
-        V = self.factor.solve(J)                      # (p, m)
+            return np.asarray(J.T @ self.per_row(method, checkpoint, refine).T).T  # J may be sparse
         scale = self.r if method == "if" else self.rif_scale()
+        A = self._design_solve(J)
+        A *= scale[:, None]
+        return self._nan_degenerate_rows(A)
+
+    def _design_solve(self, J) -> np.ndarray:
+        """X̃ H⁻¹ J for J of shape (n_params, m), dense or sparse; result (n_samples, m)."""
+        if sp.issparse(J):
+            J = J.toarray()  # p × m, affordable whenever the primal form is
+        V = self.factor.solve(J)                      # (p, m)
         A = np.empty((self.design.n_samples, J.shape[1]))
 
         def chunk(sl):
             A[sl] = self.design.matmat(V, sl)
-            A[sl] *= scale[sl, None]
 
         map_chunks(chunk, self.design.chunk_slices())
-        return self._nan_degenerate_rows(A)
+        return A
+
+    def _check_all_rows(self) -> None:
+        check_output(self.design.n_samples, self.design.n_params,
+                     "The parameter effects of every row (n_samples x n_params)",
+                     "Ask for the effects on a target instead (effects(method, target=...): "
+                     "n_samples x m), or for chosen removal sets (remove=[...]).")
 
     def per_row_plugin(self, method: str, Q: np.ndarray, change, checkpoint=None) -> np.ndarray:
         """Plug-in target effects f(θ̂ + Δ_i) − f(θ̂) of removing each row alone.
@@ -238,19 +256,35 @@ class FittedState:
         if method == "retrain":
             deltas = self.per_row("retrain", checkpoint)
         else:
-            V = self.factor.solve(Q)                                 # H⁻¹ X̃_qᵀ, (p, m_q)
+            V = self._plugin_solve(Q)                                # H⁻¹ X̃_qᵀ, (p, m_q)
             scale = self.r if method == "if" else self.rif_scale()
         step = max(1, min(n, PLUGIN_BLOCK // max(1, Q.shape[1])))
         blocks = []
         for start in range(0, n, step):
             sl = slice(start, min(start + step, n))
             if method == "retrain":
-                D = deltas[sl] @ Q
+                D = np.asarray(Q.T @ deltas[sl].T).T  # Q may be sparse
             else:
-                D = (self.design.rows(np.arange(sl.start, sl.stop)) @ V) * scale[sl, None]
+                D = self._plugin_block(sl, V) * scale[sl, None]
             blocks.append(change(D))
         out = np.concatenate(blocks)
         return out if method == "retrain" else self._nan_degenerate_rows(out)
+
+    def _plugin_solve(self, Q):
+        return self.factor.solve(Q.toarray() if sp.issparse(Q) else Q)
+
+    def _plugin_block(self, sl: slice, V: np.ndarray) -> np.ndarray:
+        """Rows sl of X̃ H⁻¹ Q, from V = :meth:`_plugin_solve` (Q)."""
+        return self.design.rows(np.arange(sl.start, sl.stop)) @ V
+
+    def _combine(self, T: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Σ_{i∈T} c_i H⁻¹x̃_i = H⁻¹ X̃_Tᵀ c, shape (n_params,)."""
+        return self.factor.solve(self.design.rows(T).T @ c)
+
+    def _woodbury_parts(self, T: np.ndarray):
+        """(C = X̃_T H⁻¹ X̃_Tᵀ (k × k), c ↦ H⁻¹ X̃_Tᵀ c) for the Newton step of a set."""
+        B_T = self.solved_rows(T)                # (k, p): rows H⁻¹x̃_i
+        return self.design.rows(T) @ B_T.T, lambda c: c @ B_T
 
     # -- removals that leave no finite optimum ---------------------------------------------------
     @cached_property
@@ -327,7 +361,7 @@ class FittedState:
             if method == "newton":
                 out[k] = self._newton_set(T, k, refine)
             else:
-                out[k] = self.factor.solve(self.design.rows(T).T @ coef[T])
+                out[k] = self._combine(T, coef[T])
         return out
 
     def set_leverage(self, T: np.ndarray) -> float:
@@ -366,11 +400,11 @@ class FittedState:
             SetLeverageWarning)
 
     def _newton_set(self, T: np.ndarray, k: int, refine=None) -> np.ndarray:
-        X_T = self.design.rows(T)                # (k, p)
         r_T, sw = self.r[T], np.sqrt(self.w[T])
-        if T.size > self.design.n_params:
+        if T.size > self.design.n_params and self.H is not None:
             # More rows than parameters: factorising H − H_T directly, O(kp² + p³), beats
             # the k × k Woodbury system, O(k²p + k³).
+            X_T = self.design.rows(T)            # (k, p)
             S = X_T * sw[:, None]
             try:
                 c = linalg.cho_factor(self.H - S.T @ S, lower=True, check_finite=False)
@@ -380,19 +414,19 @@ class FittedState:
             if refine is None:
                 return step
             return _refine.refine_set(self, T, X_T, step, _refine.direct_solver(c), refine, k)
-        B_T = self.solved_rows(T)                # (k, p): rows H⁻¹x̃_i
-        C = X_T @ B_T.T                          # X̃_T H⁻¹ X̃_Tᵀ, O(k²p)
+        C, combine = self._woodbury_parts(T)     # X̃_T H⁻¹ X̃_Tᵀ, O(k²p)
         M = np.eye(T.size) - (sw[:, None] * C) * sw[None, :]
-        u = r_T @ B_T                            # H⁻¹ G
         try:
             cM = linalg.cho_factor(M, lower=True, check_finite=False)
         except linalg.LinAlgError:
             return self._singular_set(T, k)
         z = sw * linalg.cho_solve(cM, sw * (C @ r_T), check_finite=False)
+        step = combine(r_T + z)                  # u + B_Tᵀ z with u = H⁻¹G = B_Tᵀ r_T
         if refine is None:
-            return u + z @ B_T
-        solve = _refine.woodbury_solver(self.factor, X_T, B_T, sw, cM)
-        return _refine.refine_set(self, T, X_T, u + z @ B_T, solve, refine, k)
+            return step
+        X_T = self.design.rows(T)
+        solve = _refine.woodbury_solver(self.factor, X_T, self.solved_rows(T), sw, cM)
+        return _refine.refine_set(self, T, X_T, step, solve, refine, k)
 
     def _singular_set(self, T: np.ndarray, k: int) -> np.ndarray:
         warn(
@@ -413,7 +447,8 @@ class FittedState:
         store = None
         if checkpoint is not None:
             loss = self.loss
-            store = RefitStore(checkpoint, (self.design.X, loss.y, loss.weights, self.theta),
+            store = RefitStore(checkpoint, (*self.design.state_arrays(), loss.y, loss.weights,
+                                            self.theta),
                                f"{loss.family.name}|{loss.l2!r}|{self.design.fit_intercept}")
         step = max(1, len(sets) // 10)
         for k, T in enumerate(sets):
@@ -436,6 +471,7 @@ class FittedState:
         loss = self.loss
         sub = LinearLoss(self.design.subset(keep), loss.family, loss.y[keep],
                          loss.weights[keep], loss.l2)
+        sub.solver = loss.solver
         t0 = time.perf_counter()
         try:
             theta = exact_fit(sub, self.theta).theta
@@ -449,3 +485,50 @@ class FittedState:
             f"Retraining without set {k} (rows {self._names(T)}) has no unique finite optimum "
             f"({exc}); its retrain effect is returned as NaN.", HighLeverageWarning)
         return np.full(self.design.n_params, np.nan)
+
+
+class KernelState(FittedState):
+    """:class:`FittedState` with H⁻¹ in the kernel form (DESIGN.md §5, ``solvers.kernel``).
+
+    The same estimators; only the products with H⁻¹ differ: nothing p × p is formed, and
+    nothing n × p unless every row's parameter effect is asked for (then the result itself).
+    """
+
+    solver = "kernel"
+
+    def solved_rows(self, T: np.ndarray) -> np.ndarray:
+        return self.factor.solve(self.design.rows(T).T).T
+
+    @cached_property
+    def leverage(self) -> np.ndarray:
+        return 1.0 - self.factor.gap()
+
+    def _per_row_params(self, method: str) -> np.ndarray:
+        out = self.factor.row_solves()
+        out *= (self.r if method == "if" else self.rif_scale())[:, None]
+        return out
+
+    def _design_solve(self, J) -> np.ndarray:
+        return self.factor.design_solve(J)
+
+    def _plugin_solve(self, Q):
+        return self.factor.design_solve(Q)      # X̃ H⁻¹ Q, (n, m_q)
+
+    def _plugin_block(self, sl: slice, V: np.ndarray) -> np.ndarray:
+        return V[sl]
+
+    def _combine(self, T: np.ndarray, c: np.ndarray) -> np.ndarray:
+        full = np.zeros(self.design.n_samples)
+        np.add.at(full, T, c)
+        return self.factor.solve_rows_t(full)
+
+    def _woodbury_parts(self, T: np.ndarray):
+        return self.factor.cross(T), lambda c: self._combine(T, c)
+
+    def set_leverage(self, T: np.ndarray) -> float:
+        if T.size == 0:
+            return 0.0
+        sw = np.sqrt(self.w[T])
+        G = (sw[:, None] * self.factor.cross(T)) * sw[None, :]
+        m = G.shape[0]
+        return float(linalg.eigvalsh(G, subset_by_index=[m - 1, m - 1], check_finite=False)[0])

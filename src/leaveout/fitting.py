@@ -14,15 +14,16 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _validation as v
 from ._dask import any_dask
-from ._design import make_design
+from .designs import make_design
 from ._features import check_feature_names, check_same_rows, feature_names
 from ._finite import check_finite_result
 from ._linear import LinearLoss
+from .solvers import FIT_SOLVERS, choose, hessian_factor
 from ._reuse import FitCache
-from ._solve import factorize
 from ._threads import reproducible
 from .exceptions import ConvergenceError, SingularHessianError
 from .families import get_family
@@ -85,8 +86,7 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
     previous, ratio = np.inf, 0.0
     for it in range(1, max_iter + 1):
         g = loss.gradient(theta, eta)
-        H = loss.hessian(theta, eta)
-        factor = factorize(H)
+        H, factor = hessian_factor(loss, theta, eta)
         step = -factor.solve(g)
         decrement2 = float(-np.dot(g, step))
         if not np.isfinite(decrement2):
@@ -252,6 +252,11 @@ class GLM:
     fit_intercept : bool, default=True
     max_iter : int, default=100
         Maximum number of Newton steps.
+    solver : {"auto", "primal", "kernel", "cg"}, default="auto"
+        How Newton steps apply H⁻¹ (see :mod:`leaveout.solvers`): the p × p Cholesky
+        ("primal"), the bordered (n+1) × (n+1) kernel form ("kernel", needs l2 > 0), or
+        conjugate gradients on Hessian–vector products ("cg"); "auto" chooses by cost.  Every
+        solver reaches the same optimum (gradient at rounding level).
 
     Attributes
     ----------
@@ -268,18 +273,23 @@ class GLM:
         Objective value at the optimum.
     gradient_norm_ : float
         Euclidean norm of the objective's gradient at the optimum.
+    solver_, solver_reason_ : str
+        The solver the fit used and why it was chosen.
     """
 
-    def __init__(self, *, family="logistic", l2=1.0, fit_intercept=True, max_iter=100):
+    def __init__(self, *, family="logistic", l2=1.0, fit_intercept=True, max_iter=100,
+                 solver="auto"):
         self.family = family
         self.l2 = l2
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
+        self.solver = solver
 
-    _PARAMS = ("family", "l2", "fit_intercept", "max_iter")
+    _PARAMS = ("family", "l2", "fit_intercept", "max_iter", "solver")
 
     def __repr__(self) -> str:
         extra = "" if self.max_iter == 100 else f", max_iter={self.max_iter!r}"
+        extra += "" if self.solver == "auto" else f", solver={self.solver!r}"
         return (f"GLM(family={self.family!r}, l2={self.l2!r}, "
                 f"fit_intercept={self.fit_intercept!r}{extra})")
 
@@ -328,15 +338,18 @@ class GLM:
         """
         family, l2, fit_intercept = self._validated()
         fit_exact = exact_fit
+        requested = v.check_choice(self.solver, "solver", "fit", FIT_SOLVERS)
         if any_dask(X, y, sample_weight):  # distributed Newton on the Dask design
             from ._dask import api
 
             loss, names = api.loss_of(X, y, sample_weight, family, fit_intercept, l2=l2)
-            design, fit_exact = loss.design, api.exact_fit
+            design, fit_exact, choice = loss.design, api.exact_fit, api.choice(requested)
         else:
             names, Xa, ya, sw, design = training_data(X, y, sample_weight, family,
                                                       fit_intercept)
             loss = LinearLoss(design, family, ya, sw, l2)
+            choice = choose(design, l2, requested, purpose="fit")
+        loss.solver = choice.name
         if warm_start is None:
             theta0 = None
         else:
@@ -354,6 +367,7 @@ class GLM:
         self._fit_cache = (None if res.hessian is None or fit_exact is not exact_fit else
                            FitCache.of(loss, res.theta, res.hessian, res.factor))
         self.n_iter_ = res.n_iter
+        self.solver_, self.solver_reason_ = choice.name, choice.reason
         self.objective_ = res.objective
         self.gradient_norm_ = res.gradient_norm
         if names is not None:
@@ -463,14 +477,19 @@ def _check_warm_start(warm_start, n_params: int) -> np.ndarray:
 
 def _scale_hint(X: np.ndarray, fit_intercept: bool) -> str:
     """What about X's scale can make a well-posed Hessian numerically singular, if anything."""
-    if X.size == 0:
+    if X.shape[0] * X.shape[1] == 0:
         return ""
-    big = float(np.abs(X).max())
+    big = float(abs(X).max())
     if 0.0 < big < 1e-100:
         return (f"X's largest value is {big:.1e}: products of such values underflow float64. "
                 f"Rescale X (e.g. standardise it).")
     if fit_intercept and X.shape[0] > 1:
-        mean, std = X.mean(axis=0), X.std(axis=0)
+        if sp.issparse(X):
+            mean = np.asarray(X.mean(axis=0)).ravel()
+            std = np.sqrt(np.maximum(np.asarray(X.multiply(X).mean(axis=0)).ravel()
+                                     - mean**2, 0.0))
+        else:
+            mean, std = X.mean(axis=0), X.std(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(std > 0, np.abs(mean) / std, 0.0)
         j = int(np.argmax(ratio))
@@ -516,6 +535,9 @@ def _check_degenerate(family, y, sw, l2, fit_intercept, X):
             f"Use l2 > 0."
         )
     Xa = X[active]
+    if sp.issparse(Xa):
+        _check_sparse_columns(Xa, fit_intercept)
+        return
     flat = np.ptp(Xa, axis=0) == 0 if fit_intercept else ~Xa.any(axis=0)
     if flat.any():
         what = "constant (a copy of the intercept)" if fit_intercept else "zero on every row"
@@ -534,8 +556,30 @@ def _check_degenerate(family, y, sw, l2, fit_intercept, X):
         )
 
 
+def _check_sparse_columns(Xa, fit_intercept: bool) -> None:
+    """:func:`_check_degenerate`'s column checks on a sparse X, without densifying it."""
+    Xc = sp.csc_matrix(Xa)
+    lo = np.asarray(Xc.min(axis=0).toarray()).ravel()
+    hi = np.asarray(Xc.max(axis=0).toarray()).ravel()
+    flat = (lo == hi) if fit_intercept else (np.diff(Xc.indptr) == 0)
+    if flat.any():
+        what = "constant (a copy of the intercept)" if fit_intercept else "zero on every row"
+        raise SingularHessianError(
+            f"With l2=0 column(s) {np.flatnonzero(flat)[:10].tolist()} of X are {what}, so the "
+            f"Hessian is singular and the optimum is not unique. Drop them or use l2 > 0.")
+    seen = {}
+    for j in range(Xc.shape[1]):
+        a, b = Xc.indptr[j], Xc.indptr[j + 1]
+        key = (Xc.indices[a:b].tobytes(), Xc.data[a:b].tobytes())
+        if key in seen:
+            raise SingularHessianError(
+                f"With l2=0 column {j} of X duplicates column {seen[key]}, so the Hessian is "
+                f"singular and the optimum is not unique. Drop one of them or use l2 > 0.")
+        seen[key] = j
+
+
 def fit(X, y, family="logistic", l2=1.0, fit_intercept=True, sample_weight=None, *,
-        max_iter=100) -> GLM:
+        max_iter=100, solver="auto") -> GLM:
     """Fit an L2-regularised GLM exactly; shorthand for ``GLM(...).fit(X, y, sample_weight)``.
 
     Parameters
@@ -547,11 +591,13 @@ def fit(X, y, family="logistic", l2=1.0, fit_intercept=True, sample_weight=None,
         λ in ``Σ_i s_i ℓ_i + (λ/2) ‖β‖²`` (sum convention; intercept unpenalised).
     fit_intercept : bool, default=True
     sample_weight : array-like of shape (n_samples,), optional
+    solver : {"auto", "primal", "kernel", "cg"}, default="auto"
+        See :class:`GLM`.
 
     Returns
     -------
     GLM
         The fitted model, at the exact optimum (gradient norm at rounding level).
     """
-    return GLM(family=family, l2=l2, fit_intercept=fit_intercept, max_iter=max_iter).fit(
-        X, y, sample_weight)
+    return GLM(family=family, l2=l2, fit_intercept=fit_intercept, max_iter=max_iter,
+               solver=solver).fit(X, y, sample_weight)

@@ -40,6 +40,9 @@ def own_quadratic(state: FittedState) -> np.ndarray:
     idx = np.flatnonzero(direct)
     for start in range(0, idx.size, 4096):
         rows = idx[start:start + 4096]
+        if getattr(state.factor, "kind", "primal") == "kernel":  # diag of X̃_T H⁻¹ X̃_Tᵀ
+            q[rows] = np.diag(state.factor.cross(rows))
+            continue
         Z = state.factor.solve_lower(state.design.rows(rows).T)  # (p, k)
         q[rows] = np.einsum("ij,ij->j", Z, Z)
     return q

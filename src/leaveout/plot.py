@@ -60,7 +60,10 @@ def leverage(att, *, bins: int = 40, ax=None):
     """
     fig, ax = _axes(ax, (6, 3.5))
     h = att.leverage
-    ax.hist(h[np.isfinite(h)], bins=bins, color="#4c72b0", edgecolor="white")
+    finite = h[np.isfinite(h)]
+    if finite.size and np.ptp(finite) <= 1e-9 * max(1.0, float(np.abs(finite).max())):
+        bins = 1  # (nearly) equal leverages: one bar (matplotlib cannot split a zero range)
+    ax.hist(finite, bins=bins, color="#4c72b0", edgecolor="white")
     mean = float(np.nanmean(h))
     ax.axvline(mean, color="#c44e52", linestyle="--", label=f"mean {mean:.3f}")
     ax.set_xlabel("leverage h_i  (0 = no pull on its own fit, 1 = fits itself exactly)")

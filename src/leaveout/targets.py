@@ -14,6 +14,7 @@ Each has ``reduce=None`` (one value per query row: the target has shape (m,)) or
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _validation as v
 from ._features import check_same_rows, feature_names, query_labels
@@ -57,9 +58,14 @@ class Target:
         self.raw = X.copy(deep=True) if hasattr(X, "iloc") and getattr(X, "ndim", 0) == 2 else None
         self._error = None
         try:
-            self.X = np.array(v.check_X(X, name="the target's X", allow_empty_columns=True),
-                              dtype=np.float64, order="C", copy=True)  # later edits must not leak in
-            self.X.flags.writeable = False
+            Xq = v.check_X(X, name="the target's X", allow_empty_columns=True)
+            if sp.issparse(Xq):  # a new canonical CSR copy already: freeze it
+                for a in (Xq.data, Xq.indices, Xq.indptr):
+                    a.flags.writeable = False
+                self.X = Xq
+            else:
+                self.X = np.array(Xq, dtype=np.float64, order="C", copy=True)  # edits must not leak
+                self.X.flags.writeable = False
         except (TypeError, ValueError) as exc:
             if self.raw is None:
                 raise
@@ -124,7 +130,7 @@ class BoundTarget:
 
     def _eta(self, theta):
         d = self.X.shape[1]
-        eta = self.X @ theta[:d]
+        eta = np.asarray(self.X @ theta[:d])
         if self.fit_intercept:
             eta = eta + theta[-1]
         return eta
@@ -167,6 +173,9 @@ class BoundTarget:
     def query_t(self) -> np.ndarray:
         """The query rows x̃_q as columns, shape (p, m): X̃_q Δθ is the shift of their η."""
         Q = self.X.T
+        if sp.issparse(Q):  # sparse query rows stay sparse: (p, m) CSC
+            ones = sp.csc_matrix(np.ones((1, self.X.shape[0])))
+            return sp.vstack([Q, ones], format="csc") if self.fit_intercept else sp.csc_matrix(Q)
         if self.fit_intercept:
             Q = np.vstack([Q, np.ones((1, self.X.shape[0]))])
         return Q
@@ -202,6 +211,11 @@ class BoundTarget:
             if self.fit_intercept:
                 J[-1, 0] = dv.sum()
             return J
+        if sp.issparse(self.X):  # (d, m) sparse: columns x_q · dv_q, never densified here
+            Xt = sp.csc_matrix(self.X.T.multiply(dv[None, :]))
+            if self.fit_intercept:
+                Xt = sp.vstack([Xt, sp.csc_matrix(dv[None, :])], format="csc")
+            return Xt
         Xt = self.X.T * dv  # (d, m)
         if self.fit_intercept:
             Xt = np.vstack([Xt, dv[None, :]])

@@ -7,13 +7,26 @@ import numpy as np
 from .. import _validation as v
 from . import require_dask
 from .compute import persist
-from .design import DaskDesign
+from ..designs.dask import DaskDesign
 from .inputs import dask_vector, dask_X, summarise, wrap_vector
 from .loss import DaskLinearLoss, exact_fit
 from .state import DaskFittedState
 
-__all__ = ["DaskFittedState", "attributor_loss", "exact_fit", "linear_predictor", "loss_of",
+__all__ = ["DaskFittedState", "attributor_loss", "choice", "exact_fit", "linear_predictor", "loss_of",
            "plugin_rows"]
+
+
+def choice(requested: str):
+    """The solver of a Dask design: the p × p primal form, the only one that runs distributed."""
+    from ..solvers import Choice
+
+    if requested not in ("auto", "primal"):
+        raise ValueError(
+            f"solver={requested!r} is not available for Dask designs: they use the primal "
+            f"form (per-block p × p Hessians summed across the workers). Use solver='auto' or "
+            f"'primal'.")
+    return Choice("primal", "a Dask design: per-block p × p Hessians summed across workers",
+                  float("nan"), float("nan"))
 
 
 def _identity_y(y):

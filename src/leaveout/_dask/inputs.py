@@ -17,7 +17,7 @@ from .. import _validation as v
 from .._linear import LinearLoss
 from ..estimators import FittedState
 from . import require_dask
-from .design import DaskDesign, _dense, aligned
+from ..designs.dask import DaskDesign, _dense, aligned
 
 
 def _is_frame(obj) -> bool:

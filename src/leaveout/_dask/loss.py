@@ -19,7 +19,7 @@ from .._linear import LinearLoss
 from ..exceptions import ConvergenceError, SingularHessianError
 from ..families import Family
 from ..fitting import _newton_from, _numerically_singular
-from .design import DaskDesign, _dense, aligned
+from ..designs.dask import DaskDesign, _dense, aligned
 from .inputs import Summary
 
 _EPS = np.finfo(float).eps

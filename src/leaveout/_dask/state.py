@@ -25,13 +25,12 @@ from functools import cached_property
 import dask
 import numpy as np
 
-from .._design import DenseDesign
 from .._linear import LinearLoss
 from ..estimators import SINGULAR_GAP, WARN_GAP, FittedState
 from ..exceptions import ConvergenceError, SingularHessianError
 from ..families import get_family
 from .compute import concat, persist
-from .design import _dense, aligned, gather
+from ..designs.dask import _dense, aligned, gather
 from .inputs import support_masks
 from .loss import DaskLinearLoss, exact_fit
 
@@ -227,8 +226,8 @@ class DaskFittedState(FittedState):
         """
         rows = np.unique(T)
         X_T, y_T, s_T = gather(rows, self.design.X, self.loss.y, self.loss.weights)
-        part = LinearLoss(DenseDesign(np.ascontiguousarray(X_T), self.design.fit_intercept),
-                          self.loss.family, y_T, s_T, self.loss.l2)
+        part = LinearLoss(_dense(X_T, self.design.fit_intercept), self.loss.family, aligned(y_T),
+                          aligned(s_T), self.loss.l2)
         masks = support_masks(part)
         s = self.loss.summary
         return replace(

@@ -18,7 +18,10 @@ from .strategies import RANDOMISED, STRATEGIES, Scores, pick, sizes_for
 COLUMNS = ("dataset", "strategy", "set_id", "size", "method", "target", "predicted",
            "predicted_plugin", "actual", "seconds", "retrain_seconds", "set_mean_leverage",
            "set_leverage")
-METHODS = ("if", "rif", "newton")
+METHODS = ("if", "rif", "newton", "newton5")
+#: How each method of the study is asked of leaveout: ``newton5`` is the Newton step refined by
+#: four gradient refreshes (``effects("newton", steps=5)``).
+METHOD_CALLS = {"newton5": ("newton", {"steps": 5})}
 TARGETS = ("test_loss", "test_prediction")
 
 #: Real datasets of the default run (those whose packages are missing are skipped with a log).
@@ -29,7 +32,7 @@ P_OVER_N_SWEEP = ("synthetic_p0.1", "synthetic_p0.3", "synthetic_p0.6", "synthet
 L2_SWEEP = ("synthetic_p0.6", (0.1, 1.0, 10.0, 100.0))
 #: Bumped when the study's recipe changes (set planning, estimators, columns): checkpoints of
 #: another version are not reused.
-RECIPE_VERSION = 2  # 2: predicted_plugin and set_leverage columns
+RECIPE_VERSION = 3  # 2: predicted_plugin and set_leverage columns; 3: the newton5 method
 #: Largest fraction of n a removal set may have.
 MAX_FRACTION = 0.5
 

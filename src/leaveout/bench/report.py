@@ -9,7 +9,7 @@ import numpy as np
 
 from ._io import atomic_write_text
 
-COLORS = {"if": "#d95f02", "rif": "#1b9e77", "newton": "#7570b3"}
+COLORS = {"if": "#d95f02", "rif": "#1b9e77", "newton": "#7570b3", "newton5": "#e7298a"}
 
 
 def _plt():
@@ -106,7 +106,7 @@ def write_report(out: Path, df, summary, meta) -> None:
         figs.append("fig_sweeps.png")
     cols = ["dataset", "method", "target", "n_sets", "median_ratio", "median_rel_error",
             "median_ratio_plugin", "median_rel_error_plugin", "pearson", "spearman",
-            "mean_leverage", "p_over_n"]
+            "time_vs_retrain", "mean_leverage", "p_over_n"]
     cols = [c for c in cols if c in summary]
     main = summary[summary["sweep"] == ""]
     sweeps = summary[summary["sweep"] != ""]
@@ -121,10 +121,13 @@ def write_report(out: Path, df, summary, meta) -> None:
         "",
         "Definitions: `test_loss` = Σ over test rows of ℓ(η, y); `test_prediction` = Σ over test "
         "rows of the linear predictor η. `predicted` = ∇f(θ̂)·Δθ (first order) with Δθ from "
-        "`if`, `rif` or `newton`; `predicted_plugin` = f(θ̂ + Δθ) − f(θ̂) (plug-in, the default "
-        "of `Attributor.effects`); `actual` = f(θ̂₋T) − f(θ̂) from the exact refit. Ratio = "
-        "predicted / actual (1 is perfect); relative error = |predicted − actual| / |actual|; "
-        "columns without a suffix are first order, `_plugin` the plug-in.",
+        "`if`, `rif`, `newton` or `newton5` (the Newton step refined by 4 gradient refreshes, "
+        "`effects(\"newton\", steps=5)`); `predicted_plugin` = f(θ̂ + Δθ) − f(θ̂) (plug-in, "
+        "the default of `Attributor.effects`); `actual` = f(θ̂₋T) − f(θ̂) from the exact refit. "
+        "Ratio = predicted / actual (1 is perfect); relative error = |predicted − actual| / "
+        "|actual|; columns without a suffix are first order, `_plugin` the plug-in; "
+        "`time_vs_retrain` = median over sets of the method's seconds (both predictions) over "
+        "the refit's.",
         "",
         "## Real datasets",
         "",

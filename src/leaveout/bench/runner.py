@@ -19,7 +19,8 @@ refits (in parallel with ``n_jobs``), and the output files.
 
 Definitions (also in results.md): targets ``test_loss`` = Σ_test ℓ(η, y) and ``test_prediction``
 = Σ_test η (sum of linear predictors); ``predicted`` = ∇f(θ̂)·Δθ_method (first order, Δθ from
-``if``/``rif``/``newton``); ``predicted_plugin`` = f(θ̂ + Δθ_method) − f(θ̂) (plug-in, the
+``if``/``rif``/``newton``/``newton5``, the last the Newton step refined by 4 gradient
+refreshes); ``predicted_plugin`` = f(θ̂ + Δθ_method) − f(θ̂) (plug-in, the
 default of ``Attributor.effects``; equal to ``predicted`` for the linear ``test_prediction``);
 ``actual`` = f(θ̂₋T) − f(θ̂) from the exact warm-started refit; ``set_leverage`` =
 ``Attributor.set_leverage(T)``.
@@ -48,9 +49,9 @@ from . import _args
 from ._io import atomic_savez, atomic_write_csv, atomic_write_text
 from ._resume import (_check_settings, _data_file_state, _design_arrays, _mismatch, _read_part,
                       _read_plan, _read_sets, _record)
-from .config import (COLUMNS, DEFAULT_DATASETS, L2_SWEEP, MAX_FRACTION, METHODS, P_OVER_N_SWEEP,
-                     QUICK_DATASETS, RECIPE_VERSION, TARGETS, BenchConfig, Job, _plan_meta,
-                     _plan_sets, plan_jobs)
+from .config import (COLUMNS, DEFAULT_DATASETS, L2_SWEEP, MAX_FRACTION, METHOD_CALLS, METHODS,
+                     P_OVER_N_SWEEP, QUICK_DATASETS, RECIPE_VERSION, TARGETS, BenchConfig, Job,
+                     _plan_meta, _plan_sets, plan_jobs)
 from .strategies import Scores
 
 logger = logging.getLogger(__name__)
@@ -125,10 +126,11 @@ def _predict(att, T, t_loss, t_pred):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", leaveout.SetLeverageWarning)
         for m in METHODS:
+            method, kw = METHOD_CALLS.get(m, (m, {}))
             for name, tgt in zip(TARGETS, (t_loss, t_pred)):
                 t0 = time.perf_counter()
-                lin = float(att.effects(m, remove=T, target=tgt, linearize=True))
-                plug = float(att.effects(m, remove=T, target=tgt, linearize=False))
+                lin = float(att.effects(method, remove=T, target=tgt, linearize=True, **kw))
+                plug = float(att.effects(method, remove=T, target=tgt, linearize=False, **kw))
                 out[(m, name)] = (lin, plug, time.perf_counter() - t0)
     return out
 

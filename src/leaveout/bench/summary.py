@@ -13,11 +13,21 @@ def _corr(a, b, kind):
     return float((stats.pearsonr if kind == "pearson" else stats.spearmanr)(a, b)[0])
 
 
+def _time_ratio(g) -> float:
+    """Median over sets of a method's seconds over the refit's (NaN without timings)."""
+    if "seconds" not in g or "retrain_seconds" not in g:
+        return float("nan")
+    sec, ref = g["seconds"].to_numpy(float), g["retrain_seconds"].to_numpy(float)
+    ok = ref > 0
+    return float(np.median(sec[ok] / ref[ok])) if ok.any() else float("nan")
+
+
 def summarise(df):
     """Per dataset × method × target: median predicted/actual and median relative error of
     the first-order prediction (``median_ratio``, ``median_rel_error``) and of the plug-in one
     (``median_ratio_plugin``, ``median_rel_error_plugin``), Pearson and Spearman correlation of
-    the first-order prediction with actual, mean leverage, p/n.
+    the first-order prediction with actual, median time per set over the refit's
+    (``time_vs_retrain``), mean leverage, p/n.
 
     Ratios and relative errors use the sets whose actual change is not negligible
     (|actual| > 1e-9 · max |actual| of that dataset and target).
@@ -44,6 +54,7 @@ def summarise(df):
                 row["pearson"] = _corr(pred, act, "pearson")
                 row["spearman"] = _corr(pred, act, "spearman")
         row.update({
+            "time_vs_retrain": _time_ratio(g),
             "mean_leverage": float(first["mean_leverage"]), "p_over_n": float(first["p_over_n"]),
             "l2": float(first["l2"]), "sweep": first["sweep"], "family": first["family"],
         })

@@ -1,21 +1,14 @@
-"""The design matrix X̃ = [X, 1] behind one seam.
-
-Every estimator touches the data only through the methods of a design object, so that sparse,
-chunked and distributed designs can slot in later without touching the estimators.  The intercept
-column is never materialised: it is handled inside each method.
-"""
+"""A dense NumPy design X̃ = [X, 1] (the intercept column is never materialised)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._threads import sum_chunks
-
-#: Rows processed at once when a computation would otherwise allocate n × (something) temporaries.
-CHUNK_ROWS = 4096
+from .._threads import sum_chunks
+from ._base import CHUNK_ROWS, KERNEL_BLOCK, Design
 
 
-class DenseDesign:
+class DenseDesign(Design):
     """A dense design of shape (n_samples, n_features), with an optional unpenalised intercept.
 
     Parameters
@@ -24,19 +17,6 @@ class DenseDesign:
     fit_intercept : bool
         If true the parameter vector is ``θ = (β, b)`` with the intercept ``b`` last.
     """
-
-    def __init__(self, X: np.ndarray, fit_intercept: bool):
-        self.X = X
-        self.fit_intercept = fit_intercept
-        self.n_samples, self.n_features = X.shape
-        self.n_params = self.n_features + int(fit_intercept)
-
-    def penalty_mask(self) -> np.ndarray:
-        """P's diagonal: 1 for a penalised coefficient, 0 for the intercept. Shape (n_params,)."""
-        mask = np.ones(self.n_params)
-        if self.fit_intercept:
-            mask[-1] = 0.0
-        return mask
 
     def matvec(self, theta: np.ndarray) -> np.ndarray:
         """Linear predictor η = X̃ θ, shape (n_samples,)."""
@@ -50,14 +30,6 @@ class DenseDesign:
         out = self.X[sl] @ V[: self.n_features]
         if self.fit_intercept:
             out += V[-1]
-        return out
-
-    def rmatvec(self, v: np.ndarray) -> np.ndarray:
-        """X̃ᵀ v for v of shape (n_samples,); result (n_params,)."""
-        out = np.empty(self.n_params)
-        out[: self.n_features] = self.X.T @ v
-        if self.fit_intercept:
-            out[-1] = v.sum()
         return out
 
     def abs_matvec(self, v: np.ndarray) -> np.ndarray:
@@ -78,6 +50,16 @@ class DenseDesign:
                 v[start : start + CHUNK_ROWS]
         if self.fit_intercept:
             out[-1] = v.sum()
+        return out
+
+    def sq_rmatvec(self, w: np.ndarray) -> np.ndarray:
+        """(X̃ ∘ X̃)ᵀ w: the diagonal of X̃ᵀ diag(w) X̃, shape (n_params,)."""
+        out = np.zeros(self.n_params)
+        for start in range(0, self.n_samples, CHUNK_ROWS):
+            Xc = self.X[start : start + CHUNK_ROWS]
+            out[: self.n_features] += (Xc * Xc).T @ w[start : start + CHUNK_ROWS]
+        if self.fit_intercept:
+            out[-1] = w.sum()
         return out
 
     def weighted_gram(self, w: np.ndarray) -> np.ndarray:
@@ -106,14 +88,6 @@ class DenseDesign:
             out[:, -1] = 1.0
         return out
 
-    def chunk_slices(self):
-        """Row slices of at most CHUNK_ROWS rows covering the design, in order.
-
-        Fixed by n alone (never by the number of threads), so chunked results are reproducible.
-        """
-        for start in range(0, self.n_samples, CHUNK_ROWS):
-            yield slice(start, min(start + CHUNK_ROWS, self.n_samples))
-
     def rows_into(self, sl: slice, out: np.ndarray) -> np.ndarray:
         """Write the dense rows X̃[sl] into ``out`` (shape (rows in sl, n_params)); return it."""
         out[:, : self.n_features] = self.X[sl]
@@ -121,16 +95,44 @@ class DenseDesign:
             out[:, -1] = 1.0
         return out
 
-    def chunks(self):
-        """Yield ``(slice, rows)`` over the design, ``rows`` dense X̃ of at most CHUNK_ROWS rows."""
-        for sl in self.chunk_slices():
-            yield sl, self.rows_into(sl, np.empty((sl.stop - sl.start, self.n_params)))
-
     def subset(self, keep: np.ndarray) -> "DenseDesign":
         """The design restricted to the rows ``keep`` (an index array)."""
         return DenseDesign(np.ascontiguousarray(self.X[keep]), self.fit_intercept)
 
+    # -- the kernel form (DESIGN.md §5): products in the row space, without the intercept -------
+    @property
+    def nnz(self) -> int:
+        """Stored entries of X (n · p for a dense design)."""
+        return self.X.size
 
-def make_design(X: np.ndarray, fit_intercept: bool) -> DenseDesign:
-    """Choose the design class for ``X`` (only dense so far)."""
-    return DenseDesign(X, fit_intercept)
+    def kernel(self) -> np.ndarray:
+        """K = X Xᵀ, shape (n_samples, n_samples), by blocks of rows.
+
+        General products block by block (never one symmetric rank-k update of the whole X, the
+        kind of call that has crashed multi-threaded OpenBLAS on wide matrices).
+        """
+        n = self.n_samples
+        K = np.empty((n, n))
+        block = max(1, min(KERNEL_BLOCK, n - 1))
+        for start in range(0, n, block):
+            K[start : start + block] = self.X[start : start + block] @ self.X.T
+        return K
+
+    def kernel_columns(self, idx: np.ndarray) -> np.ndarray:
+        """K[:, idx] = X X[idx]ᵀ, shape (n_samples, len(idx))."""
+        return self.X @ self.X[idx].T
+
+    def feature_matmat(self, C: np.ndarray) -> np.ndarray:
+        """Xᵀ C (no intercept row) for C of shape (n_samples, m); result (n_features, m)."""
+        return self.X.T @ C
+
+    def data_matmat(self, V) -> np.ndarray:
+        """X V (no intercept) for V of shape (n_features, m), dense or sparse; result dense (n, m)."""
+        out = self.X @ V
+        return np.asarray(out.toarray() if hasattr(out, "toarray") else out)
+
+    def state_arrays(self) -> tuple:
+        """Arrays that identify the data (for checkpoint fingerprints)."""
+        return (self.X,)
+
+

@@ -1,5 +1,7 @@
 """The Dask design: X̃ = [X, 1] as a Dask array chunked by rows, behind the design seam.
 
+Imported only when a Dask input arrives (``leaveout._dask``), never by ``import leaveout``.
+
 Each block of rows is an ordinary dense design on a worker (:class:`~leaveout._design.DenseDesign`
 of that block); this module turns per-block work into lazy Dask arrays (outputs of length n,
 chunked like X) or into p-sized results summed over the blocks in a fixed order
@@ -13,8 +15,8 @@ import dask
 import dask.array as da
 import numpy as np
 
-from .._design import DenseDesign
-from .compute import compute, compute_sum
+from .._dask.compute import compute, compute_sum
+from .dense import DenseDesign
 
 
 #: Blocks are copied to addresses that are multiples of this many bytes before any arithmetic.
@@ -72,6 +74,11 @@ class DaskDesign:
     @property
     def n_blocks(self) -> int:
         return len(self.row_chunks)
+
+    @property
+    def nnz(self) -> int:
+        """Stored entries of X (dense blocks: n × n_features)."""
+        return self.n_samples * self.n_features
 
     def penalty_mask(self) -> np.ndarray:
         """P's diagonal: 1 for a penalised coefficient, 0 for the intercept. Shape (n_params,)."""

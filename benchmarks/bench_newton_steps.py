@@ -1,0 +1,157 @@
+"""Refined Newton steps against exact retraining: accuracy per number of steps, and time per set.
+
+For each dataset (the exact designs the last full ``leaveout bench`` run saved in
+``docs/results/data``), removal sets of 1–10 % of the rows — the random and clustered sets of that
+run (``docs/results/sets``) of at least 1 % of n, plus one random, one feature-cluster and one
+L2-cluster set of 10 % drawn here with the benchmark's own strategies — are removed and
+
+* Δθ is computed by ``effects("newton", remove=T, steps=k)`` for k = 1, 2, 3, 5, 10 and by
+  ``effects("retrain", remove=T)`` (exact warm-started refit);
+* the relative error ‖Δθ_k − Δθ_retrain‖ / ‖Δθ_retrain‖ is summarised by its median and
+  90th percentile over the sets;
+* the time per set of ``steps=5`` and of the refit are measured in the same run, interleaved
+  set by set, one BLAS thread (CPU-bound, so wall time): the ratio is the median over sets of
+  (steps=5 time) / (retrain time), each the minimum of ``--repeats`` runs.
+
+Also printed: how many sets ``NewtonStepsWarning`` flagged (``newton_info_.unreliable``) at
+steps=5 and their median error.
+
+Usage::
+
+    python benchmarks/bench_newton_steps.py                      # the default datasets
+    python benchmarks/bench_newton_steps.py --datasets breast_cancer,digits_3v8 --max-sets 12
+    python benchmarks/bench_newton_steps.py --update chord      # the plain chord, to compare
+
+Uses the public API of leaveout (and ``leaveout.bench.strategies`` for the 10 % sets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import limit_blas_threads, machine_line  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+STEPS = (1, 2, 3, 5, 10)
+DEFAULT = ("breast_cancer", "digits_3v8", "mnist_4v9", "pd_speech", "synthetic_p0.6",
+           "bikeshare", "fine_food_minilm")
+KINDS = ("random", "cluster_feature", "cluster_l2")
+
+
+def load(name):
+    z = np.load(RESULTS / "data" / f"{name}.npz", allow_pickle=False)
+    if "X" in z:
+        X = z["X"]
+    else:
+        from scipy import sparse
+
+        X = sparse.csr_matrix((z["X_data"], z["X_indices"], z["X_indptr"]),
+                              shape=tuple(z["X_shape"])).toarray()
+    return (np.ascontiguousarray(X, dtype=float), z["y"], str(z["family"]), float(z["l2"]),
+            bool(z["fit_intercept"]))
+
+
+def removal_sets(name, X, att, max_sets, seed):
+    """The stored random/clustered sets of ≥ 1 % of n, plus three 10 % sets drawn here."""
+    from leaveout.bench.strategies import Scores, pick
+
+    n = X.shape[0]
+    plan = json.loads((RESULTS / "sets" / f"{name}.json").read_text())
+    plan = plan["sets"] if isinstance(plan, dict) else plan
+    stored = np.load(RESULTS / "sets" / f"{name}.npz")
+    sets = [(p["strategy"], stored[str(p["set_id"])]) for p in plan
+            if p["strategy"] in KINDS and 0.01 <= p["size"] / n <= 0.1]
+    rng = np.random.default_rng(seed)
+    zero = np.zeros(n)
+    sets += [(k, pick(k, int(np.ceil(0.1 * n)), X, Scores(zero, zero, zero), rng)) for k in KINDS]
+    if max_sets and len(sets) > max_sets:  # keep the 10 % sets and an even spread of the rest
+        keep = np.linspace(0, len(sets) - 4, max_sets - 3).round().astype(int)
+        sets = [sets[i] for i in sorted(set(keep))] + sets[-3:]
+    return sets
+
+
+def timed(fn, repeats):
+    best, out = np.inf, None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return out, best
+
+
+def run(name, args):
+    import leaveout
+
+    X, y, family, l2, fi = load(name)
+    model = leaveout.fit(X, y, family=family, l2=l2, fit_intercept=fi)
+    att = leaveout.Attributor(model, X, y)
+    att.leverage  # noqa: B018 - the one-time factorisation work, outside the per-set timings
+    sets = removal_sets(name, X, att, args.max_sets, args.seed)
+    errs = {k: [] for k in STEPS}
+    t5, tr, flagged, flag_err = [], [], 0, []
+    for _, T in sets:
+        exact, t_re = timed(lambda: att.effects("retrain", remove=T), args.repeats)
+        norm = np.linalg.norm(exact)
+        for k in STEPS:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", leaveout.LeaveoutWarning)
+                d, t = timed(lambda: att.effects("newton", remove=T, steps=k), args.repeats)
+                info = att.newton_info_
+            e = float(np.linalg.norm(d - exact) / norm)
+            errs[k].append(e)
+            if k == 5:
+                t5.append(t)
+                tr.append(t_re)
+                if info.unreliable.size:
+                    flagged += 1
+                    flag_err.append(e)
+    ratio = np.median(np.array(t5) / np.array(tr))
+    n, p = X.shape
+    cells = " | ".join(f"{100 * np.median(errs[k]):.3g} % ({100 * np.quantile(errs[k], 0.9):.2g})"
+                       for k in STEPS)
+    flag = f"{flagged} ({100 * np.median(flag_err):.2g} %)" if flagged else "0"
+    line = (f"| {name} ({family}, {n} × {p + int(fi)}) | {len(sets)} | {cells} | "
+            f"{1e3 * np.median(t5):.3g} ms / {1e3 * np.median(tr):.3g} ms = {ratio:.3f} | {flag} |")
+    return line
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--datasets", default=",".join(DEFAULT))
+    ap.add_argument("--max-sets", type=int, default=30, help="sets per dataset (0: all)")
+    ap.add_argument("--repeats", type=int, default=1, help="timing repeats (minimum kept)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="BLAS threads (0: leave as is)")
+    ap.add_argument("--update", choices=("secant", "chord"), default="secant",
+                    help="chord: the plain chord iteration (no secant correction), to compare")
+    args = ap.parse_args(argv)
+    if args.update == "chord":
+        from leaveout import _refine
+
+        _refine.MEMORY = 0  # benchmark-only switch: the plain chord Δ − (H − H_T)⁻¹∇L₋T
+    blas = limit_blas_threads(args.threads)
+    print(machine_line())
+    print(blas)
+    print(f"refinement: {args.update}; sets of 1–10 % of n (random, cluster_feature, cluster_l2); median relative error of "
+          f"Δθ vs retrain (90th percentile); time per set, median over sets, steps=5 vs retrain")
+    print()
+    print("| dataset | sets | " + " | ".join(f"steps={k}" for k in STEPS)
+          + " | time per set: steps=5 / retrain | flagged at steps=5 (median error) |")
+    print("|---|---:|" + "---:|" * len(STEPS) + "---:|---:|")
+    for name in args.datasets.split(","):
+        t0 = time.perf_counter()
+        print(run(name, args), flush=True)
+        print(f"<!-- {name}: {time.perf_counter() - t0:.0f} s -->", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()
