@@ -21,6 +21,7 @@ Usage::
     python benchmarks/bench_newton_steps.py                      # the default datasets
     python benchmarks/bench_newton_steps.py --datasets breast_cancer,digits_3v8 --max-sets 12
     python benchmarks/bench_newton_steps.py --update chord      # the plain chord, to compare
+    python benchmarks/bench_newton_steps.py --datasets gauss:333:130   # synthetic, high leverage
 
 Uses the public API of leaveout (and ``leaveout.bench.strategies`` for the 10 % sets).
 """
@@ -47,7 +48,21 @@ DEFAULT = ("breast_cancer", "digits_3v8", "mnist_4v9", "pd_speech", "synthetic_p
 KINDS = ("random", "cluster_feature", "cluster_l2")
 
 
+def _synthetic(name):
+    """``gauss:n:p`` — logistic, X ~ N(0, 1) entries, β ~ N(0, 1/p), intercept, l2 = 1 (high
+    leverage: ‖x_i‖² ≈ p against l2 = 1)."""
+    _, n, p = name.split(":")
+    n, p = int(n), int(p)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, p))
+    eta = X @ (rng.normal(size=p) / np.sqrt(p))
+    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    return X, y, "logistic", 1.0, True
+
+
 def load(name):
+    if name.startswith("gauss:"):
+        return _synthetic(name)
     z = np.load(RESULTS / "data" / f"{name}.npz", allow_pickle=False)
     if "X" in z:
         X = z["X"]
@@ -65,13 +80,17 @@ def removal_sets(name, X, att, max_sets, seed):
     from leaveout.bench.strategies import Scores, pick
 
     n = X.shape[0]
-    plan = json.loads((RESULTS / "sets" / f"{name}.json").read_text())
-    plan = plan["sets"] if isinstance(plan, dict) else plan
-    stored = np.load(RESULTS / "sets" / f"{name}.npz")
-    sets = [(p["strategy"], stored[str(p["set_id"])]) for p in plan
-            if p["strategy"] in KINDS and 0.01 <= p["size"] / n <= 0.1]
     rng = np.random.default_rng(seed)
     zero = np.zeros(n)
+    if name.startswith("gauss:"):  # no stored sets: 1, 2, 5 % (three of each kind) drawn here
+        sets = [(k, pick(k, int(np.ceil(f * n)), X, Scores(zero, zero, zero), rng))
+                for f in (0.01, 0.02, 0.05) for k in KINDS for _ in range(3)]
+    else:
+        plan = json.loads((RESULTS / "sets" / f"{name}.json").read_text())
+        plan = plan["sets"] if isinstance(plan, dict) else plan
+        stored = np.load(RESULTS / "sets" / f"{name}.npz")
+        sets = [(p["strategy"], stored[str(p["set_id"])]) for p in plan
+                if p["strategy"] in KINDS and 0.01 <= p["size"] / n <= 0.1]
     sets += [(k, pick(k, int(np.ceil(0.1 * n)), X, Scores(zero, zero, zero), rng)) for k in KINDS]
     if max_sets and len(sets) > max_sets:  # keep the 10 % sets and an even spread of the rest
         keep = np.linspace(0, len(sets) - 4, max_sets - 3).round().astype(int)
@@ -124,6 +143,60 @@ def run(name, args):
     return line
 
 
+def full_run_table(names):
+    """newton and newton5 on the full run's own sets, against its stored exact changes.
+
+    For every set of ``docs/results`` (all strategies, 0.1 %–5 % of n) the change of both targets
+    is predicted by ``newton`` and ``newton5`` (plug-in, the library's default; for the linear
+    ``test_prediction`` it equals first order) and compared with the ``actual`` change that run
+    stored from its exact refits. No refit is done here.
+    """
+    import pandas as pd
+
+    import leaveout
+    from leaveout import targets
+
+    df = pd.read_csv(RESULTS / "results.csv")
+    print("| dataset | sets | test_prediction: newton / newton5 (median relative error) | "
+          "test_loss, plug-in: newton / newton5 | median predicted/actual, test_loss plug-in: "
+          "newton / newton5 |")
+    print("|---|---:|---|---|---|")
+    for name in names:
+        X, y, family, l2, fi = load(name)
+        z = np.load(RESULTS / "data" / f"{name}.npz", allow_pickle=False)
+        Xt = z["X_test"] if "X_test" in z else None
+        if Xt is None:
+            from scipy import sparse
+
+            Xt = sparse.csr_matrix((z["X_test_data"], z["X_test_indices"], z["X_test_indptr"]),
+                                   shape=tuple(z["X_test_shape"])).toarray()
+        tgts = {"test_prediction": targets.linear_predictor(Xt, reduce="sum"),
+                "test_loss": targets.loss(Xt, z["y_test"], reduce="sum")}
+        att = leaveout.Attributor(leaveout.fit(X, y, family=family, l2=l2, fit_intercept=fi),
+                                  X, y)
+        stored = np.load(RESULTS / "sets" / f"{name}.npz")
+        d = df[(df["dataset"] == name) & (df["method"] == "newton")]
+        cells, ratios = [], []
+        for tname in ("test_prediction", "test_loss"):
+            rows = d[d["target"] == tname]
+            act = rows["actual"].to_numpy()
+            ok = np.abs(act) > 1e-9 * max(np.abs(act).max(), 1e-300)
+            errs, rat = [], []
+            for steps in (1, 5):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", leaveout.LeaveoutWarning)
+                    pred = np.array([float(att.effects("newton", remove=stored[str(i)],
+                                                       target=tgts[tname], steps=steps,
+                                                       linearize=False))
+                                     for i in rows["set_id"]])
+                errs.append(np.median(np.abs(pred[ok] - act[ok]) / np.abs(act[ok])))
+                rat.append(np.median(pred[ok] / act[ok]))
+            cells.append(" / ".join(f"{100 * e:.2g} %" for e in errs))
+            ratios = rat
+        print(f"| {name} | {len(d) // 2} | {cells[0]} | {cells[1]} | "
+              f"{ratios[0]:.3f} / {ratios[1]:.3f} |", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", default=",".join(DEFAULT))
@@ -133,7 +206,14 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads (0: leave as is)")
     ap.add_argument("--update", choices=("secant", "chord"), default="secant",
                     help="chord: the plain chord iteration (no secant correction), to compare")
+    ap.add_argument("--full-run-table", action="store_true",
+                    help="instead: newton and newton5 on every set of the stored full run, "
+                         "against its stored exact changes (no timing, no refits)")
     args = ap.parse_args(argv)
+    if args.full_run_table:
+        print(machine_line())
+        full_run_table(args.datasets.split(","))
+        return
     if args.update == "chord":
         from leaveout import _refine
 

@@ -1004,6 +1004,25 @@ def _plugin_of(method, remove, target):
 _TEST_LOSS = targets.loss(X[:5], Y[:5], reduce="sum")
 HALF = list(range(20))                                    # 20 of the 40 rows: set leverage ≈ 0.9
 
+@functools.cache
+def labelled_att():
+    """The 40 rows as a DataFrame whose index is a shuffled range 100..139 (not positions)."""
+    df = pd.DataFrame(X, columns=["a", "b", "c"],
+                      index=np.random.default_rng(0).permutation(40) + 100)
+    return leaveout.Attributor(leaveout.fit(df, Y), df, Y)
+
+
+def labelled(*args, **kw):
+    return lambda: labelled_att().effects(*args, **kw)
+
+
+def _same_as_positions(pos):
+    def check(result):
+        np.testing.assert_array_equal(result, labelled_att().effects("newton", remove=pos,
+                                                                     by="position"))
+    return check
+
+
 # Issue 7: no silent wrong answers.
 TRUST_CASES = [
     fine("eff-target-default-plugin-set",
@@ -1018,6 +1037,27 @@ TRUST_CASES = [
     fine("eff-newton-large-set-leverage", eff("newton", remove=HALF)),
     raises("setlev-out-of-range", ValueError, "out of range for 40 training rows",
            lambda: base_att().set_leverage([40])),
+    fine("rows-index-labels", lambda: labelled_att().effects(
+        "newton", remove=labelled_att().row_labels_[[3, 7]].tolist(), by="label"),
+        _same_as_positions([3, 7])),
+    fine("rows-pandas-index", lambda: labelled_att().effects(
+        "newton", remove=pd.Index(labelled_att().row_labels_[[3, 7]].tolist())),
+        _same_as_positions([3, 7])),
+    raises("rows-plain-ints-non-default-index", ValueError,
+           "so they could be positions or labels", labelled("newton", remove=[103, 107])),
+    fine("rows-by-position", labelled("newton", remove=[3, 7], by="position"),
+         _same_as_positions([3, 7])),
+    raises("rows-label-not-in-index", ValueError, "that are not in X's row index",
+           labelled("newton", remove=pd.Index([5]))),
+    raises("rows-labels-without-index", ValueError, "X was not a pandas DataFrame",
+           eff("newton", remove=pd.Index([5]))),
+    raises("rows-strings-without-index", ValueError, "gives row labels (strings)",
+           eff("rif", remove=["row5"])),
+    raises("rows-by-unknown", ValueError, "by must be None, 'position' or 'label'",
+           eff("rif", remove=[1], by="index")),
+    raises("rows-bool-series-misaligned", ValueError,
+           "is a boolean Series whose index is not X's row index",
+           labelled("rif", remove=pd.Series([True] * 5))),
 ]
 
 CASES = (FIT_CASES + ATTRIBUTOR_CASES + SKLEARN_CASES + EFFECTS_CASES

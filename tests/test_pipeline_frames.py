@@ -56,7 +56,7 @@ def test_pipeline_equals_final_step_on_transformed_X(logistic_pipe):
     # Raw query rows go through the same fitted transformers.
     q = df.iloc[[3, 7, 11]]
     np.testing.assert_allclose(
-        att.effects("newton", remove=[0, 5], target=targets.prediction(q)),
+        att.effects("newton", remove=[0, 5], target=targets.prediction(q), by="position"),
         ref.effects("newton", remove=[0, 5], target=targets.prediction(Xt[[3, 7, 11]])),
         rtol=1e-10, atol=1e-14)
     assert att.param_names_ == ["num__a", "num__b", "cat__city_Lima", "cat__city_Oslo",
@@ -73,8 +73,8 @@ def test_pipeline_retrain_matches_sklearn_refit_of_the_final_step(logistic_pipe)
     keep = np.arange(len(df)) != 4
     sk = LogisticRegression(C=0.5, tol=1e-12, max_iter=5000).fit(Xt[keep], y[keep])
     expected = np.r_[sk.coef_.ravel(), sk.intercept_] - att.params_
-    np.testing.assert_allclose(att.effects("retrain", remove=[4]), expected, rtol=1e-5,
-                               atol=1e-7)
+    np.testing.assert_allclose(att.effects("retrain", remove=[4], by="position"), expected,
+                               rtol=1e-5, atol=1e-7)
 
 
 def test_pipeline_of_scaler_and_ridge_with_numpy_X():
@@ -187,22 +187,24 @@ def test_as_frame_labels_every_form(ridge_att):
     f = att.effects("rif", as_frame=True)
     assert list(f.columns) == names and list(f.index) == list(X.index)
     np.testing.assert_array_equal(f.to_numpy(), att.effects("rif"))
-    one = att.effects("newton", remove=[1, 2], as_frame=True)
+    one = att.effects("newton", remove=[1, 2], as_frame=True, by="position")
     assert one.shape == (1, 4) and one.index.name == "set"
-    np.testing.assert_array_equal(one.to_numpy()[0], att.effects("newton", remove=[1, 2]))
-    sets = att.effects("retrain", remove=[[1], [2, 3]], as_frame=True)
+    np.testing.assert_array_equal(one.to_numpy()[0],
+                                  att.effects("newton", remove=[1, 2], by="position"))
+    sets = att.effects("retrain", remove=[[1], [2, 3]], as_frame=True, by="position")
     assert sets.shape == (2, 4) and list(sets.columns) == names
     q = X.iloc[[4, 8]]
     t = att.effects("if", target=targets.prediction(q), as_frame=True)
     assert list(t.columns) == list(q.index) and t.shape == (len(X), 2)
     s = att.effects("if", remove=[[0], [1], [2]], target=targets.loss(q, y.iloc[[4, 8]],
                                                                       reduce="sum"),
-                    as_frame=True)
+                    as_frame=True, by="position")
     assert s.shape == (3, 1) and list(s.columns) == ["loss (sum)"]
     np.testing.assert_array_equal(
         s.to_numpy()[:, 0],
         att.effects("if", remove=[[0], [1], [2]], target=targets.loss(q, y.iloc[[4, 8]],
-                                                                      reduce="sum")))
+                                                                      reduce="sum"),
+                    by="position"))
 
 
 def test_numpy_inputs_are_labelled_by_position():

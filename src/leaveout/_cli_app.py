@@ -191,6 +191,10 @@ from . import _cli_data  # noqa: E402  (registers attribute, effect, report on t
 
 _cli_data.register(app)
 
+from . import _cli_answers  # noqa: E402  (registers cv, audit)
+
+_cli_answers.register(app)
+
 
 _PACKAGE = Path(__file__).resolve().parent
 

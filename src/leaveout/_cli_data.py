@@ -33,8 +33,11 @@ def _path(**kw):
     return click.Path(dir_okay=False, path_type=str, **kw)
 
 
-def data_options(f):
-    """TRAIN and the options every data command shares."""
+def data_options(f=None, *, l2: bool = True):
+    """TRAIN and the options every data command shares (``l2=False``: without ``--l2``, for a
+    command that chooses the penalty itself)."""
+    if f is None:
+        return lambda g: data_options(g, l2=l2)
     for decorator in reversed([
         click.argument("train", type=_path(exists=True)),
         click.option("--target", required=True, metavar="COL",
@@ -42,8 +45,9 @@ def data_options(f):
         click.option("--family", type=click.Choice(["auto", "logistic", "squared", "poisson"]),
                      default="auto", show_default=True,
                      help="GLM family; auto = logistic for a two-valued target, else squared."),
-        click.option("--l2", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
-                     help="L2 penalty λ in Σ loss + (λ/2)‖β‖² (intercept unpenalised)."),
+        *([click.option("--l2", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
+                        help="L2 penalty λ in Σ loss + (λ/2)‖β‖² (intercept unpenalised).")]
+          if l2 else []),
         click.option("--id", "id_column", metavar="COL", default=None,
                      help="Column naming the rows (default: 0-based row numbers)."),
         click.option("--drop", metavar="A,B", default=None,
@@ -96,10 +100,8 @@ class Fitted:
         self._positions = {lab: i for i, lab in enumerate(self.X.index)}
 
 
-def fit_train(train, target, family, l2, id_column, features, drop, quiet) -> Fitted:
-    """Read, encode, fit and attribute TRAIN."""
-    import leaveout
-
+def encode_train(train, target, family, l2, id_column, features, drop, quiet):
+    """Read and encode TRAIN (notes to stderr): (frame, encoding, X, y)."""
     frame = read_table(train, "TRAIN")
     enc = Encoding.fit(frame, target, family=family, l2=l2, id_column=id_column,
                        features=split_names(features, "--features"),
@@ -108,6 +110,14 @@ def fit_train(train, target, family, l2, id_column, features, drop, quiet) -> Fi
     y = enc.target_values(frame, "TRAIN")
     for line in enc.notes + enc.mapping_lines():
         _note(quiet, line)
+    return frame, enc, X, y
+
+
+def fit_train(train, target, family, l2, id_column, features, drop, quiet) -> Fitted:
+    """Read, encode, fit and attribute TRAIN."""
+    import leaveout
+
+    frame, enc, X, y = encode_train(train, target, family, l2, id_column, features, drop, quiet)
     model = leaveout.fit(X, y, family=enc.family, l2=l2)
     att = leaveout.Attributor(model, X, y, copy=False)
     _note(quiet, f"fitted: {enc.family}, l2 = {l2:g}, {att.n_samples} training rows, "
@@ -159,7 +169,7 @@ def top_table(fitted: Fitted, Xq, k: int, method: str, verify: bool, quiet: bool
         exact = {}
         for label in progress(rows, "retraining", quiet):
             exact[label] = np.asarray(att.effects("retrain", remove=[fitted.position(label)],
-                                                  target=target))
+                                                  target=target, by="position"))
         qpos = {lab: j for j, lab in enumerate(Xq.index)}
         table["retrained"] = [float(exact[t][qpos[q]]) for q, t in
                               zip(table["query"], table["train"])]
@@ -313,13 +323,14 @@ def effect(train, target, family, l2, id_column, drop, features, quiet, remove, 
             for m in methods:
                 records.append((title, name, float(now[j]), m, float(results[m][j])))
 
-    coef = {m: att.effects(m, remove=rows) for m in methods}
+    coef = {m: att.effects(m, remove=rows, by="position") for m in methods}
     section("coefficients", att.param_names_, att.params_, coef, "model parameters")
     test_frame = None
     if query is not None:
         qframe, Xq = query_design(fitted, query)
         t = targets.prediction(Xq)
-        preds = {m: np.atleast_1d(att.effects(m, remove=rows, target=t)) for m in methods}
+        preds = {m: np.atleast_1d(att.effects(m, remove=rows, target=t, by="position"))
+                 for m in methods}
         section("query predictions", list(Xq.index), np.atleast_1d(att.evaluate(t)), preds,
                 fitted.units("prediction"))
         if target in qframe.columns and test is None:
@@ -330,7 +341,8 @@ def effect(train, target, family, l2, id_column, drop, features, quiet, remove, 
         Xt = fitted.enc.design(test_frame, test_name)
         yt = fitted.enc.target_values(test_frame, test_name)
         t = targets.loss(Xt, yt, reduce="sum")
-        losses = {m: np.atleast_1d(att.effects(m, remove=rows, target=t)) for m in methods}
+        losses = {m: np.atleast_1d(att.effects(m, remove=rows, target=t, by="position"))
+                  for m in methods}
         section(f"total loss over the {len(yt)} {test_name} rows", ["test loss"],
                 np.atleast_1d(att.evaluate(t)), losses, fitted.units("loss"))
     if out is not None:

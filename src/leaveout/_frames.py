@@ -106,7 +106,7 @@ def top_frame(att, target, k, method: str, verify: bool):
     if verify:
         distinct = np.unique(rows)
         exact = np.asarray(att.effects("retrain", remove=[[int(i)] for i in distinct],
-                                       target=target)).reshape(len(distinct), m)
+                                       target=target, by="position")).reshape(len(distinct), m)
         where = np.searchsorted(distinct, rows)
         frame["retrained"] = exact[where, queries]
     return frame

@@ -140,12 +140,7 @@ def _index_array(indices, n_samples: int, where: str) -> np.ndarray:
         values = indices
     else:
         return arr
-    types = set(map(type, values))  # fast for long lists
-    if types & {bool, np.bool_} and not types <= {bool, np.bool_}:
-        raise TypeError(
-            f"{where} mixes booleans and integers. Pass either row indices (e.g. remove=[0, 2]) "
-            f"or a boolean mask with one entry per training row."
-        )
+    _reject_mixed_bools(values, where)
     return _object_indices(values, n_samples, where) if arr.dtype == object else arr
 
 
@@ -192,3 +187,196 @@ def _mask_rows(mask: np.ndarray, n_samples: int, where: str) -> np.ndarray:
             f"would be left to fit."
         )
     return np.flatnonzero(mask).astype(np.intp)
+
+
+# -- rows by label ------------------------------------------------------------------------------
+#: Accepted values of the ``by`` keyword of every method that takes rows.
+BY = (None, "position", "label")
+
+
+def check_by(by) -> None:
+    if not (by is None or isinstance(by, str) and by in BY):
+        raise ValueError(f"by must be None, 'position' or 'label'; got {by!r}.")
+
+
+def _is_pandas(obj, *names: str) -> bool:
+    return type(obj).__module__.split(".")[0] == "pandas" and type(obj).__name__ in names
+
+
+class RowLabels:
+    """The row labels of the training X (its pandas index), or None for an unlabelled X.
+
+    Resolves ``remove`` in every form that names rows (DESIGN: one set, a list of sets) to
+    positions, then hands them to :func:`check_indices` for the usual checks.  The rule:
+
+    - a pandas ``Index`` or non-boolean ``Series`` holds **labels** of X's index (its values);
+      a boolean ``Series`` is a mask aligned by label; strings are always labels;
+    - plain integers (lists, NumPy arrays) are positions when X had no index or its index is
+      the default 0..n-1 (then labels and positions agree);
+    - plain integers on an X whose index is anything else are refused unless ``by`` says what
+      they are: ``by="label"`` or ``by="position"``.  An error, not a warning: the mix-up
+      (``remove=list(X_train.index[mask])`` after ``train_test_split``) gives a wrong answer of
+      the right shape, and a warning can be filtered or scroll away; one keyword fixes it;
+    - ``by="label"`` reads every value as a label, ``by="position"`` every value (also of an
+      ``Index``) as a position.
+    """
+
+    def __init__(self, labels, n_samples: int):
+        self.n = n_samples
+        self.labels = None if labels is None else list(labels)
+        self._index = None
+        self.default = self.labels is None or self._pd_index().equals(_range_index(n_samples))
+
+    def _pd_index(self):
+        if self._index is None:
+            import pandas as pd
+
+            self._index = pd.Index(self.labels)
+        return self._index
+
+    def resolve(self, remove, by=None) -> tuple[list[np.ndarray], bool]:
+        """``(sets, single)`` as :func:`check_indices` returns them, rows given in any form."""
+        check_by(by)
+        if by == "label" and self.labels is None:
+            raise ValueError(
+                "by='label' needs row labels, but X was not a pandas DataFrame when the "
+                "Attributor was built. Pass positions (by='position' or no by), or build the "
+                "Attributor from the DataFrame.")
+        raw = _raw_sets(remove)
+        if raw is None:  # a form check_indices refuses (or an empty list): its message
+            return check_indices(remove, self.n)
+        sets, single = raw
+        where = ["remove" if single or k == 0 else f"remove[{k}]" for k in range(len(sets))]
+        pos = [self._positions(s, by, w) for s, w in zip(sets, where)]
+        return check_indices(pos[0] if single else pos, self.n)
+
+    def _positions(self, s, by, where):
+        if _is_pandas(s, "Series") and s.dtype.kind == "b":
+            return self._aligned_mask(s, where)
+        if _is_pandas(s, "Index", "Series", "RangeIndex"):
+            values = s.to_numpy()
+            if values.dtype == object:  # the checks of plain lists: missing values, bools
+                _reject_missing(values.tolist(), where)
+                _reject_mixed_bools(values.tolist(), where)
+            return values if by == "position" else self._lookup(values, where, "a pandas "
+                                                                f"{type(s).__name__}")
+        try:
+            kind = np.asarray(s).dtype.kind
+        except (TypeError, ValueError):
+            return s  # ragged: check_indices explains
+        if kind == "O" and len(s) and all(isinstance(x, str) for x in s):
+            kind = "U"
+        if kind in "US":
+            if by == "position":
+                raise TypeError(f"{where} holds strings, which cannot be positions; drop "
+                                f"by='position' to read them as labels of X's index.")
+            return self._lookup(np.asarray(s, dtype=object), where, "strings")
+        if kind in "iuf" and len(s):
+            if by == "label":
+                return self._lookup(np.asarray(s, dtype=object), where, "labels")
+            if by is None and not self.default:
+                raise ValueError(
+                    f"{where} holds plain integers, but X's row index is not 0..n-1 (its first "
+                    f"labels: {[_plain(x) for x in self.labels[:3]]}), so they could be "
+                    f"positions or labels. Say "
+                    f"which: by='label' for index labels (e.g. remove=list(X.index[mask]), or "
+                    f"pass the Index itself: remove=X.index[mask]), or by='position' for rows "
+                    f"counted from 0 (e.g. remove=np.flatnonzero(mask)).")
+        return s
+
+    def _lookup(self, values: np.ndarray, where: str, what: str) -> np.ndarray:
+        if self.labels is None:
+            raise ValueError(
+                f"{where} gives row labels ({what}), but X was not a pandas DataFrame when the "
+                f"Attributor was built, so its rows have no labels. Pass positions 0 .. "
+                f"{self.n - 1} (for an Index of positions: by='position'), or build the "
+                f"Attributor from the DataFrame whose index these labels come from.")
+        index = self._pd_index()
+        if not index.is_unique:
+            dup = next(lab for lab, d in zip(self.labels, index.duplicated()) if d)
+            raise ValueError(
+                f"X's row index repeats the label {dup!r}, so {where} cannot name rows by "
+                f"label. Use unique labels (X.reset_index(drop=True)) or pass positions with "
+                f"by='position'.")
+        _reject_missing(list(values), where)
+        pos = index.get_indexer(values)
+        if (pos < 0).any():
+            missing = [_plain(values[i]) for i in np.flatnonzero(pos < 0)[:5]]
+            raise ValueError(
+                f"{where} contains label(s) {missing} that are not in X's row index "
+                f"({(pos < 0).sum()} of {len(values)}; X's first labels: "
+                f"{[_plain(x) for x in self.labels[:3]]}). "
+                f"Pass labels of the training X's index, or positions 0 .. {self.n - 1} with "
+                f"by='position'.")
+        uniq, counts = np.unique(pos, return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(f"{where} repeats the label "
+                             f"{_plain(self.labels[uniq[counts > 1][0]])!r}; "
+                             f"each row can be removed once.")
+        return pos.astype(np.intp)
+
+    def _aligned_mask(self, s, where: str) -> np.ndarray:
+        if self.labels is None:
+            if s.index.equals(_range_index(self.n)):
+                return s.to_numpy()
+            raise ValueError(
+                f"{where} is a boolean Series with its own row index, but X had none to align "
+                f"it with. Pass a NumPy mask (remove=mask.to_numpy()) if it is in X's row "
+                f"order, or build the Attributor from the DataFrame.")
+        pos = self._pd_index().get_indexer(s.index) if self._pd_index().is_unique else None
+        if pos is None or len(s) != self.n or (pos < 0).any() or np.unique(pos).size != self.n:
+            raise ValueError(
+                f"{where} is a boolean Series whose index is not X's row index (it must have "
+                f"every label of X once, in any order). Align it first: "
+                f"remove=mask.reindex(X.index).")
+        mask = np.zeros(self.n, dtype=bool)
+        mask[pos] = s.to_numpy()
+        return mask
+
+
+def _plain(x):
+    """A NumPy scalar as the Python scalar it holds (for messages: 5, not np.int64(5))."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def _reject_mixed_bools(values: list, where: str) -> None:
+    types = set(map(type, values))  # fast for long lists
+    if types & {bool, np.bool_} and not types <= {bool, np.bool_}:
+        raise TypeError(
+            f"{where} mixes booleans and integers. Pass either row indices (e.g. remove=[0, 2]) "
+            f"or a boolean mask with one entry per training row."
+        )
+
+
+def _range_index(n: int):
+    import pandas as pd
+
+    return pd.RangeIndex(n)
+
+
+def _raw_sets(remove):
+    """``(sets, single)`` of the structure of ``remove`` without checking values, or None for
+    the forms :func:`check_indices` alone handles (refusals, 2-D arrays, the empty list)."""
+    if _is_pandas(remove, "Index", "Series", "RangeIndex"):
+        return [remove], True
+    if remove is None or isinstance(remove, (str, bytes, set, frozenset, dict)) or (
+            hasattr(remove, "columns") and hasattr(remove, "iloc")):
+        return None
+    if isinstance(remove, np.ndarray):
+        if remove.ndim == 1:
+            return [remove], True
+        return (list(remove), False) if remove.ndim == 2 and len(remove) else None
+    try:
+        items = list(remove)
+    except TypeError:
+        return None
+    if not items:
+        return None
+    if any(_is_missing(it) for it in items):
+        return None  # check_indices names the missing entry
+    scalar = [_is_scalar_index(it) or isinstance(it, str) for it in items]
+    if all(scalar):
+        return [remove], True
+    if any(scalar):
+        return None
+    return items, False

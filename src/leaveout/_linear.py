@@ -90,6 +90,21 @@ class LinearLoss:
             eta = self.eta(theta)
         return self.design.rmatvec(self.row_gradient_scale(eta)) + self.penalty * theta
 
+    def objective_and_gradient(self, theta: np.ndarray):
+        """(L(θ), ∇L(θ), η) in one sweep over the design (see ``value_and_gradient``)."""
+        fam, y, s = self.family, self.y, self.weights
+
+        def row_terms(sl, eta):
+            with np.errstate(over="ignore", invalid="ignore"):
+                return s[sl] * fam.loss(eta, y[sl]), s[sl] * fam.d1(eta, y[sl])
+
+        if not hasattr(self.design, "value_and_gradient"):  # no fused sweep (sparse designs)
+            eta = self.eta(theta)
+            return self.objective(theta, eta), self.gradient(theta, eta), eta
+        data, g, eta = self.design.value_and_gradient(theta, row_terms)
+        pt = self.penalty * theta
+        return data + 0.5 * float(np.dot(pt, theta)), g + pt, eta
+
     def hessian(self, theta: np.ndarray, eta: np.ndarray | None = None) -> np.ndarray:
         if eta is None:
             eta = self.eta(theta)

@@ -40,7 +40,7 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg
+from scipy.linalg import lapack
 
 from ._warn import warn
 from .exceptions import NewtonStepsWarning
@@ -78,14 +78,15 @@ class NewtonInfo:
         (at most the ``steps`` asked for).  0 for an empty set and for sets whose effect is
         NaN (degenerate or singular removals).
     rel_update : ndarray of float, shape (n_sets,)
-        ‖last computed update‖ / ‖Δθ‖ (Euclidean), the quantity ``tol`` bounds. For a set that
-        stopped because an update grew, the size of that rejected update. NaN where no refresh
+        ‖last computed step‖ / ‖Δθ‖ (Euclidean), the quantity ``tol`` bounds. For a set that
+        stopped because a step grew, the size of that rejected step. NaN where no refresh
         was computed (``steps=1``, NaN sets); 0 for an empty set or an estimate exactly 0.
     ratio : ndarray of float, shape (n_sets,)
-        Size of the last update over the one before it (the Newton step counts as the first),
-        measured in the energy norm of H − H_T, where it tends to the contraction factor of
-        the iteration. Well below 1: fast convergence; near 1: slow; ≥ 1: no contraction.
-        NaN where no refresh was computed.
+        Size of the last step over the one before it (the Newton step counts as the first),
+        measured by their Newton decrements √(gᵀJₜ⁻¹g) in the current curvature model (for the
+        plain chord, the energy norm of H − H_T, where it tends to the contraction factor).
+        Well below 1: fast convergence; near 1: slow; ≥ 1: no contraction. NaN where no
+        refresh was computed.
     error_estimate : ndarray of float, shape (n_sets,)
         Estimated remaining relative error of Δθ against the exact refit, the tail of a
         geometric series: ``rel_update · ratio / (1 − ratio)``; inf where the iteration did
@@ -94,7 +95,7 @@ class NewtonInfo:
         The last update was at most ``tol`` · ‖Δθ‖ (or at rounding level): Δθ is then the exact
         retained optimum to that tolerance.
     contracting : ndarray of bool, shape (n_sets,)
-        False where an update grew (or became non-finite): the iteration stopped at the last
+        False where a step grew (or became non-finite): the iteration stopped at the last
         iterate before it.
     tol : float
         The tolerance of the call.
@@ -309,10 +310,9 @@ def _potrs(c):
     ``cho_solve`` calls, bit for bit, without its per-call checks — they cost more than the
     solve itself at small p, and a refresh is a few such calls)."""
     L = c[0]
-    (potrs,) = linalg.get_lapack_funcs(("potrs",), (L,))
 
     def solve(v: np.ndarray) -> np.ndarray:
-        return potrs(L, v, lower=1)[0]
+        return lapack.dpotrs(L, v, lower=1)[0]
     return solve
 
 

@@ -9,7 +9,8 @@ The fingerprint costs one pass over X at the fit and one at the Attributor (≈ 
 ``X.T @ X`` at p = 500, 1/5 at p = 100; measured in benchmarks/bench_scale.py), far less than a
 Hessian: the shapes, exact digests of y and of the sample weights, and the probe z = X̃u for a
 fixed pseudo-random u (n numbers, compared to 1e-13 of their size, so that a change of X beyond
-rounding is seen even where it leaves X̃θ̂ unchanged).
+rounding is seen even where it leaves X̃θ̂ unchanged).  At the Attributor the probe comes with
+X̃θ̂, which it needs anyway, from the same pass.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ def _digest(a: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(a).view(np.uint8), digest_size=16).digest()
 
 
-def _probe(design) -> np.ndarray:
+def _probe(design, theta) -> tuple[np.ndarray, np.ndarray]:
+    """(X̃θ, X̃u) in one pass over X (an (n, 2) product), u fixed pseudo-random."""
     u = np.random.default_rng(0x1EAF).standard_normal(design.n_params)
-    return design.matvec(u)
+    both = design.matmat(np.column_stack([theta, u]))
+    return both[:, 0].copy(), both[:, 1].copy()
 
 
 @dataclass
@@ -52,16 +55,17 @@ class FitCache:
         d = loss.design
         return cls(np.array(theta, copy=True), hessian, factor, loss.family.name, float(loss.l2),
                    bool(d.fit_intercept), (d.n_samples, d.n_features), _digest(loss.y),
-                   _digest(loss.weights), _probe(d))
+                   _digest(loss.weights), _probe(d, theta)[1])
 
-    def matches(self, loss, theta) -> bool:
-        """Whether H and the factor belong to ``loss`` at ``theta`` (the same data and model)."""
+    def matches(self, loss, theta):
+        """η = X̃θ if H and the factor belong to ``loss`` at ``theta`` (same data and model),
+        else None."""
         d = loss.design
         if not (np.array_equal(theta, self.theta) and loss.family.name == self.family
                 and float(loss.l2) == self.l2 and bool(d.fit_intercept) == self.fit_intercept
                 and (d.n_samples, d.n_features) == self.shape
                 and _digest(loss.y) == self.y_digest and _digest(loss.weights) == self.w_digest):
-            return False
-        z = _probe(d)
+            return None
+        eta, z = _probe(d, theta)
         scale = max(float(np.abs(self.probe).max(initial=0.0)), np.finfo(float).tiny)
-        return bool(np.abs(z - self.probe).max(initial=0.0) <= PROBE_RTOL * scale)
+        return eta if np.abs(z - self.probe).max(initial=0.0) <= PROBE_RTOL * scale else None

@@ -225,6 +225,10 @@ def _as_float64(arr: np.ndarray, name: str) -> np.ndarray:
         _report_nonfinite(arr, name)
         _report_too_large(arr, name)
     arr = np.ascontiguousarray(arr, dtype=np.float64)
+    # The common case in two reductions and no n × p temporary: min and max are NaN when any
+    # entry is, and an infinite entry fails the bounds.
+    if arr.size and -MAX_ABS <= arr.min() and arr.max() <= MAX_ABS:
+        return arr
     _report_nonfinite(arr, name)
     _report_too_large(arr, name)
     return arr

@@ -13,7 +13,7 @@ from ._dask import any_dask
 from .designs import make_design
 from ._features import check_feature_names, check_same_rows, feature_names, query_labels
 from ._frames import effects_frame, param_names, top_frame
-from ._indices import check_indices
+from ._indices import RowLabels, check_by
 from ._linear import LinearLoss
 from ._threads import reproducible
 from ._pipeline import FixedTransform, is_pipeline
@@ -186,9 +186,10 @@ class Attributor:
         theta0 = adopted.theta0
         finite0 = bool(np.all(np.isfinite(theta0)))
         try:
-            if finite0 and cache is not None and cache.matches(loss, theta0):
+            eta0 = cache.matches(loss, theta0) if finite0 and cache is not None else None
+            if eta0 is not None:
                 # A leaveout fit on these very data: its final Hessian and factor are θ̂'s.
-                res = NewtonResult(theta0, np.nan, np.nan, 0, cache.hessian, cache.factor)
+                res = NewtonResult(theta0, np.nan, np.nan, 0, cache.hessian, cache.factor, eta0)
             else:
                 res = fit_exact(loss, theta0 if finite0 else None)
             theta = res.theta
@@ -220,6 +221,7 @@ class Attributor:
         self.l2 = l2
         self.fit_intercept = adopted.fit_intercept
         self.n_samples, self.n_params = design.n_samples, design.n_params
+        self._rows = RowLabels(self.row_labels_, self.n_samples)  # remove= by label
         self.params_ = theta
         self.feature_names_in_ = adopted.feature_names
         self._y_map = adopted.y_map  # the model's labels → the family's (classes_ → 0/1)
@@ -238,7 +240,7 @@ class Attributor:
         state_class = KernelState if choice.name == "kernel" else FittedState
         if fit_exact is not exact_fit:
             state_class = api.DaskFittedState
-        self._state = state_class(loss, theta, res.hessian, res.factor)
+        self._state = state_class(loss, theta, res.hessian, res.factor, res.eta)
         factor = self._state.factor
         self.condition_number_ = factor.condition_estimate()
         self.scaled_condition_number_ = factor.scaled_condition_estimate()
@@ -266,7 +268,7 @@ class Attributor:
     @reproducible
     def effects(self, method: str = "rif", remove=None, target: Target | None = None, *,
                 linearize: bool | None = None, checkpoint=None, steps: int | None = None,
-                tol: float | None = None, as_frame: bool = False):
+                tol: float | None = None, as_frame: bool = False, by: str | None = None):
         """Change of the parameters (or of a target) when training rows are removed.
 
         Parameters
@@ -305,8 +307,9 @@ class Attributor:
             Only for ``newton``: the most steps per set (default 1, the Newton step alone,
             unchanged). Each further step refreshes the gradient of the retained objective at
             the current estimate — one pass over the data, O(np), plus solves with the
-            factorisation of H − H_T already built — and moves by (H − H_T)⁻¹ times it (a
-            chord iteration, converging to the exact refit). Also for ``remove=None`` (n
+            factorisation of H − H_T already built — and moves by (H − H_T)⁻¹ times it,
+            corrected by the secant pairs of the previous steps (a chord iteration with an
+            L-BFGS update; its fixed point is the exact refit). Also for ``remove=None`` (n
             one-row removals, O(n²p) per step). How each set went is in
             :attr:`newton_info_`; sets whose iteration does not contract raise a
             :class:`~leaveout.NewtonStepsWarning` (no automatic refit: use ``retrain`` for them).
@@ -315,6 +318,13 @@ class Attributor:
             estimate (relative, default 1e-10; 0 always takes ``steps`` steps).
         as_frame : bool, default=False
             Return a labelled pandas DataFrame (see Returns).
+        by : {None, "position", "label"}, optional
+            How ``remove`` names rows when X was a DataFrame (its index is kept at
+            construction).  A pandas ``Index`` / ``Series`` and strings are labels of X's
+            index, a boolean ``Series`` a mask aligned by label; plain integers are positions
+            when X's index is 0..n-1 (or X had none) and are **refused** otherwise unless
+            ``by="label"`` or ``by="position"`` says which (see :class:`leaveout._indices.RowLabels`
+            for why an error rather than a warning).
 
         Returns
         -------
@@ -329,7 +339,7 @@ class Attributor:
         """
         if v.check_bool(as_frame, "as_frame", "effects"):
             out = self.effects(method, remove, target, linearize=linearize, checkpoint=checkpoint,
-                               steps=steps, tol=tol)
+                               steps=steps, tol=tol, by=by)
             return effects_frame(self, out, remove, target)
         method = v.check_method(method, METHODS)
         steps, tol = check_steps_tol(method, steps, tol)
@@ -343,6 +353,7 @@ class Attributor:
             raise ValueError(f"checkpoint applies to method='retrain' only (the other methods "
                              f"are cheap); got method={method!r}.")
         st = self._state
+        check_by(by)
 
         if remove is None:
             sizes = np.ones(self.n_samples, dtype=np.intp)
@@ -358,7 +369,7 @@ class Attributor:
                                        "row")
             return deltas if bound is None else bound.shape_result(self._plugin(bound, deltas))
 
-        sets, single = check_indices(remove, self.n_samples)
+        sets, single = self._rows.resolve(remove, by)
         sizes = np.array([T.size for T in sets], dtype=np.intp)
         record, refine = self._refinement(method, sizes, steps, tol)
         deltas = self._newton_done(record, st.sets(method, sets, checkpoint, refine), sizes,
@@ -466,33 +477,35 @@ class Attributor:
         return bound.change(self.params_, np.asarray(bound.query_t().T @ deltas.T).T)
 
     @reproducible
-    def retrain(self, remove, *, checkpoint=None) -> np.ndarray:
-        """Exact parameters θ̂₋T after removing ``remove`` (same forms and ``checkpoint`` as in
-        :meth:`effects`)."""
-        sets, single = check_indices(remove, self.n_samples)
+    def retrain(self, remove, *, checkpoint=None, by=None) -> np.ndarray:
+        """Exact parameters θ̂₋T after removing ``remove`` (same forms, ``checkpoint`` and
+        ``by`` as in :meth:`effects`)."""
+        sets, single = self._rows.resolve(remove, by)
         thetas = self.params_ + self._state.sets("retrain", sets, checkpoint)
         return thetas[0] if single else thetas
 
-    def set_leverage(self, remove):
+    def set_leverage(self, remove, *, by=None):
         """Set leverage of each removal set: the largest eigenvalue of
         W_T^½ X̃_T H⁻¹ X̃_Tᵀ W_T^½ (k × k for a set of k rows).
 
         It is h_i for a single row and lies in [0, 1]: the fraction of the curvature in the
         most affected direction that the set supplies.  Additive estimates (``"if"``,
         ``"rif"``) ignore the interactions inside a set; they break down as it grows (see
-        :data:`leaveout.attributor.SET_LEVERAGE_WARN`), while ``"newton"`` accounts for them.
+        :data:`leaveout.estimators.SET_LEVERAGE_WARN`), while ``"newton"`` accounts for them.
 
         Parameters
         ----------
         remove : sequence of int, boolean mask, or list of those
             The same forms as in :meth:`effects`.
+        by : {None, "position", "label"}, optional
+            As in :meth:`effects`.
 
         Returns
         -------
         float or ndarray of shape (n_sets,)
             A float for one set, an array for a list of sets.
         """
-        sets, single = check_indices(remove, self.n_samples)
+        sets, single = self._rows.resolve(remove, by)
         lev = np.array([self._state.set_leverage(T) for T in sets])
         return float(lev[0]) if single else lev
 

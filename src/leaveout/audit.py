@@ -13,8 +13,9 @@ Search (``smallest_removal``):
    (warm-started) and the effects re-ranked.  Re-ranking after partial removals is what finds
    sets whose rows mask each other (a row that matters only once others are gone), which a
    one-shot additive order misses.  Each refit is exact, so the set found is verified by
-   construction.  With ``verify=False`` the refits are replaced by one Newton step each and
-   nothing is verified.
+   construction; the last batch is trimmed to its shortest crossing prefix (bisection by exact
+   refits).  With ``verify=False`` the refits are replaced by one Newton step each and nothing
+   is verified.
 2. **One-shot baselines.**  The rows ordered once by their IF (AMIP) and by their RIF effects
    on the full model; the size AMIP predicts (smallest prefix whose summed effects cross) is
    reported, and the smallest prefix that really flips is located (Newton-step estimates of
@@ -99,6 +100,8 @@ class RemovalAudit:
         Exact refits spent.
     baselines : tuple of OneShotSet
         The one-shot IF (AMIP) and RIF sets.
+    greedy_size : int or None
+        Size of the re-ranked greedy's verified set (None when it found none).
     """
 
     rows: np.ndarray
@@ -112,6 +115,7 @@ class RemovalAudit:
     found_by: str
     n_refits: int
     baselines: tuple = field(default=())
+    greedy_size: int | None = None
 
     @property
     def size(self) -> int:
@@ -134,7 +138,9 @@ class RemovalAudit:
             head = (f"No set of at most {self.max_rows} rows found that flips the target's "
                     f"{what}: the best moved it {self.value:.6g} → {self.actual:.6g} by exact "
                     f"refit ({self.size} rows). This is evidence, not proof, of robustness.")
-        base = "; ".join(
+        base = (f"greedy: {self.greedy_size if self.greedy_size is not None else 'none'}; "
+                if self.baselines else "")
+        base += "; ".join(
             f"one-shot {b.method}: predicted {b.predicted_size}, verified "
             f"{b.rows.size if b.flipped else 'none'}" for b in self.baselines)
         return head + (f" Baselines — {base}." if base else "")
@@ -226,8 +232,20 @@ def _greedy(s: _Search, method: str) -> tuple[np.ndarray, float, bool]:
             state_next, value_next = s.retained(keep_next, state.theta)
         except (ConvergenceError, SingularHessianError):
             break  # the retained data have no finite or unique optimum
+        logger.debug("greedy: %d rows removed, target %.6g", len(trial), value_next)
+        if s.crossed(value_next) and s.verify and b > 1:
+            # The last batch may overshoot: the shortest prefix of it that still crosses
+            # (bisection by exact refits; the whole batch is known to cross).
+            lo, hi = 0, b
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if s.crossed(s.exact(removed + batch[:mid].tolist())):
+                    hi = mid
+                else:
+                    lo = mid
+            rows = removed + batch[:hi].tolist()
+            return np.asarray(rows, dtype=np.intp), s.exact(rows) if hi < b else value_next, True
         removed, state, value = trial, state_next, value_next
-        logger.debug("greedy: %d rows removed, target %.6g", len(removed), value)
         if s.crossed(value):
             return np.asarray(removed, dtype=np.intp), value, True
     return np.asarray(removed, dtype=np.intp), value, False
@@ -319,4 +337,5 @@ def smallest_removal(state: FittedState, bound, *, max_rows: int, threshold: flo
     return RemovalAudit(rows=rows.copy(), predicted=predicted, actual=float(actual),
                         flipped=flipped, value=s.f0, threshold=threshold, method=method,
                         max_rows=max_rows, found_by=found_by, n_refits=s.n_refits,
-                        baselines=baselines)
+                        baselines=baselines,
+                        greedy_size=int(candidates[0][1].size) if crossed and verify else None)

@@ -99,11 +99,12 @@ class FittedState:
     #: The solver whose factor this state works with (see leaveout.solvers).
     solver = "primal"
 
-    def __init__(self, loss: LinearLoss, theta: np.ndarray, hessian=None, factor=None):
+    def __init__(self, loss: LinearLoss, theta: np.ndarray, hessian=None, factor=None,
+                 eta=None):
         self.loss = loss
         self.design = loss.design
         self.theta = theta
-        self.eta = loss.eta(theta)
+        self.eta = loss.eta(theta) if eta is None else eta
         self.r = loss.row_gradient_scale(self.eta)
         self.w = loss.row_curvature(self.eta)
         if factor is None or getattr(factor, "kind", "primal") != self.solver or \
@@ -474,7 +475,7 @@ class FittedState:
         sub.solver = loss.solver
         t0 = time.perf_counter()
         try:
-            theta = exact_fit(sub, self.theta).theta
+            theta = exact_fit(sub, self.theta, hessian="never").theta
         except (SingularHessianError, ConvergenceError) as exc:
             return self._refit_failed(T, k, exc)
         logger.debug("refit of set %d (%d rows) in %.3fs", k, T.size, time.perf_counter() - t0)

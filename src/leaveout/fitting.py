@@ -1,11 +1,17 @@
-"""The exact L2-regularised GLM fit: damped Newton with Cholesky solves and warm starts.
+"""The exact L2-regularised GLM fit: L-BFGS while Hessians are dear, damped Newton with Cholesky
+solves to finish, and warm starts.
 
 The fit minimises the objective of DESIGN.md §2,
 
     L(θ) = Σ_i s_i ℓ(x̃_i·θ, y_i) + (λ/2) ‖β‖²,   θ = (β, b), intercept last and unpenalised,
 
-to machine precision: Newton steps with a backtracking line search until the Newton decrement
-is at rounding level, then one final full step.
+to machine precision.  On small designs: Newton steps with a backtracking line search until the
+Newton decrement is at rounding level, then one final full step.  On big ones (at least
+``LBFGS_MIN_PARAMS`` parameters and ``LBFGS_MIN_ENTRIES`` entries) a Hessian costs many
+gradients, so L-BFGS (O(np) per iteration, one fused sweep over X per gradient) runs first to
+within rounding of θ̂, and one Newton check with the exact stopping rule follows where its
+Hessian is cheap next to what L-BFGS cost — that Hessian and its factor are then kept for an
+Attributor (leaveout._reuse).  See :func:`minimise`.
 """
 
 from __future__ import annotations
@@ -61,10 +67,15 @@ class NewtonResult:
     #: The Hessian and its factor at ``theta`` (to rounding), when the last step was negligible.
     hessian: np.ndarray | None = None
     factor: object = None
+    #: η = X̃θ when the fit computed it at ``theta``.
+    eta: np.ndarray | None = None
 
 
-def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> NewtonResult:
+def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100,
+           start=None) -> NewtonResult:
     """Minimise ``loss`` from ``theta0`` to machine precision.
+
+    ``start``: optional ``(objective, gradient, η)`` at ``theta0`` when the caller has them.
 
     Raises
     ------
@@ -76,16 +87,17 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
         optimum is not unique).
     """
     theta = np.array(theta0, dtype=np.float64)
-    eta = loss.eta(theta)
-    f = loss.objective(theta, eta)
+    g = None
+    f, g, eta = start if start is not None else loss.objective_and_gradient(theta)
     if not np.isfinite(f):
         # A start far from the data's scale (e.g. an adopted model on other data): restart at 0.
-        theta = np.zeros_like(theta)
+        theta, g = np.zeros_like(theta), None
         eta = loss.eta(theta)
         f = loss.objective(theta, eta)
     previous, ratio = np.inf, 0.0
     for it in range(1, max_iter + 1):
-        g = loss.gradient(theta, eta)
+        if g is None:
+            g = loss.gradient(theta, eta)
         H, factor = hessian_factor(loss, theta, eta)
         step = -factor.solve(g)
         decrement2 = float(-np.dot(g, step))
@@ -95,10 +107,13 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
         # (not to 1, which stops early when L is tiny: nearly separable data, tiny penalty), or
         # the decrement that rounding errors of the gradient alone produce (an interpolating
         # least-squares fit, or labels far larger than the residuals) — whichever is larger.
-        gn = loss.gradient_noise(theta, eta)
-        noise = float(np.dot(gn, factor.solve(gn)))
-        scale = max(loss.objective_scale(theta, eta), noise / DECREMENT_TOL,
-                    np.finfo(float).tiny)
+        # The noise term only raises the scale: it is computed (two passes over |X̃|) only
+        # where it can change a decision — near the optimum, or when the decrement stalls.
+        scale = max(loss.objective_scale(theta, eta), np.finfo(float).tiny)
+        if decrement2 > DECREMENT_TOL * scale and (decrement2 <= 1e-8 * scale
+                                                   or decrement2 > 0.1 * previous):
+            gn = loss.gradient_noise(theta, eta)
+            scale = max(scale, float(np.dot(gn, factor.solve(gn))) / DECREMENT_TOL)
         # Done when the decrement is at rounding level, or has stopped shrinking while small
         # (the rounding floor of an ill-conditioned problem).
         if decrement2 <= DECREMENT_TOL * scale:
@@ -107,10 +122,8 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
             small = np.abs(step).max(initial=0.0) <= REUSE_STEP * max(
                 1.0, np.abs(theta).max(initial=0.0))
             theta = theta + step
-            eta = loss.eta(theta)
-            f = loss.objective(theta, eta)
-            return NewtonResult(theta, f, _norm(loss.gradient(theta, eta)), it,
-                                *((H, factor) if small else ()))
+            f, g, eta = loss.objective_and_gradient(theta)
+            return NewtonResult(theta, f, _norm(g), it, *((H, factor) if small else ()), eta=eta)
         if decrement2 <= 1e-10 * scale and decrement2 > 0.1 * previous:
             _check_unique(factor, loss.l2)
             return NewtonResult(theta, f, _norm(g), it - 1, H, factor)
@@ -132,7 +145,7 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
                 "The line search failed: the objective could not be decreased along the Newton "
                 "direction. The problem is badly scaled; standardise the features."
             )
-        theta, eta, f = cand, eta_c, f_c
+        theta, eta, f, g = cand, eta_c, f_c, None
     exc = ConvergenceError(
         f"The fit did not converge in {max_iter} Newton steps (last decrement² "
         f"{decrement2:.3g}). The optimum is probably at infinity: perfectly separable labels, "
@@ -141,6 +154,147 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100) -> Newt
     )
     exc.stalled = ratio > 0.1  # the decrement stopped shrinking: not quadratic convergence
     raise exc
+
+
+#: L-BFGS first (Hessian-free) when the design has at least this many parameters and entries:
+#: below it a Hessian costs about a gradient and Newton alone is as fast and more robust.
+LBFGS_MIN_PARAMS = 64
+LBFGS_MIN_ENTRIES = 2**18
+#: L-BFGS memory (curvature pairs kept) and iteration cap before Newton takes over.
+LBFGS_MEMORY = 10
+LBFGS_MAX_ITER = 60
+#: One Hessian costs about n_params / HESSIAN_PER_SWEEP fused gradient sweeps (measured on one
+#: thread: ≈ p/37 at p = 500, p/27 at p = 100; benchmarks/bench_scale.py).
+HESSIAN_PER_SWEEP = 32.0
+
+
+@dataclass
+class FirstOrderResult:
+    theta: np.ndarray
+    objective: float
+    gradient: np.ndarray
+    eta: np.ndarray
+    n_iter: int
+    n_eval: int
+    converged: bool
+
+
+def lbfgs(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = LBFGS_MAX_ITER,
+          memory: int = LBFGS_MEMORY) -> FirstOrderResult:
+    """Minimise ``loss`` by L-BFGS from ``theta0``, with no Hessian: O(np) per iteration.
+
+    Each objective-and-gradient is one fused sweep over X (:meth:`LinearLoss.objective_and_
+    gradient`); the line search enforces the strong Wolfe conditions, so every curvature pair is
+    positive, and the initial inverse Hessian is the inverse of the Hessian's diagonal at θ₀.
+    Converged one step after the L-BFGS step — the estimate −H̃⁻¹∇L of the Newton step — is at
+    most ``REUSE_STEP`` (1e-12) relative in the ∞-norm: θ is then within rounding of θ̂ (about
+    1e-13 relative, the gradient within a few times its rounding bound on the benchmark data)
+    and a Hessian computed there is θ̂'s.  ``converged`` is False when that did not
+    happen in ``max_iter`` iterations or the line search failed (ill-conditioned problems):
+    the caller then finishes with Newton.
+    """
+    theta = np.array(theta0, dtype=np.float64)
+    f, g, eta = loss.objective_and_gradient(theta)
+    n_eval = 1
+    if not np.isfinite(f):
+        return FirstOrderResult(theta, f, g, eta, 0, n_eval, False)
+    slack = 1e-13 * max(loss.objective_scale(theta, eta), np.finfo(float).tiny)
+    # Diagonal preconditioner: the Hessian's diagonal at θ₀ (one sweep).  It evens out the
+    # scales of the features and of the unpenalised intercept, whose curvature Σ w_i is often
+    # hundreds of times the others' (L-BFGS with a scalar initial matrix crawls then).
+    D = loss.design.sq_rmatvec(loss.row_curvature(eta)) + loss.penalty
+    D = np.maximum(D, 1e-12 * max(float(D.max(initial=0.0)), np.finfo(float).tiny))
+    if not np.all(np.isfinite(D)):
+        return FirstOrderResult(theta, f, g, eta, 0, n_eval, False)
+    S, Y, rho = [], [], []
+    for it in range(max_iter):
+        # Two-loop recursion: d = −H̃ g with H̃ the L-BFGS inverse-Hessian estimate.
+        q = g.copy()
+        alpha = []
+        for s_k, y_k, r_k in zip(reversed(S), reversed(Y), reversed(rho)):
+            a = r_k * float(np.dot(s_k, q))
+            alpha.append(a)
+            q -= a * y_k
+        q /= D
+        if S:  # H̃₀ = γ D⁻¹, γ = sᵀy / yᵀD⁻¹y from the newest pair
+            q *= float(np.dot(S[-1], Y[-1])) / float(np.dot(Y[-1], Y[-1] / D))
+        for s_k, y_k, r_k, a in zip(S, Y, rho, reversed(alpha)):
+            q += (a - r_k * float(np.dot(y_k, q))) * s_k
+        d = -q
+        gd = float(np.dot(g, d))
+        if not (np.isfinite(gd) and gd < 0.0):
+            if np.abs(g).max(initial=0.0) == 0.0:
+                return FirstOrderResult(theta, f, g, eta, it, n_eval, True)
+            return FirstOrderResult(theta, f, g, eta, it, n_eval, False)
+        # Near θ̂ L-BFGS converges superlinearly: once its step is at most REUSE_STEP
+        # (relative), one more step and θ is within rounding of θ̂ (as after Newton's test).
+        final = bool(S) and np.abs(d).max() <= REUSE_STEP * max(1.0, np.abs(theta).max())
+        # Strong Wolfe line search by bracketing: shrink on too little decrease or on
+        # overshooting (the slope turned positive), grow while the slope is still steep.
+        t, lo, hi = 1.0, 0.0, np.inf
+        for _ in range(40):
+            cand = theta + t * d
+            f_c, g_c, eta_c = loss.objective_and_gradient(cand)
+            n_eval += 1
+            slope = float(np.dot(g_c, d))
+            if not (np.isfinite(f_c) and f_c <= f + 1e-4 * t * gd + slack) or slope > -0.9 * gd:
+                hi = t
+            elif slope < 0.9 * gd:
+                lo = t
+            else:
+                break
+            t = 0.5 * (lo + hi) if np.isfinite(hi) else 2.0 * t
+        else:
+            return FirstOrderResult(theta, f, g, eta, it, n_eval, False)
+        s_k, y_k = cand - theta, g_c - g
+        sy = float(np.dot(s_k, y_k))
+        if sy > 1e-12 * _norm(s_k) * _norm(y_k):
+            S.append(s_k), Y.append(y_k), rho.append(1.0 / sy)
+            if len(S) > memory:
+                del S[0], Y[0], rho[0]
+        theta, f, g, eta = cand, f_c, g_c, eta_c
+        if final:
+            return FirstOrderResult(theta, f, g, eta, it + 1, n_eval, True)
+    return FirstOrderResult(theta, f, g, eta, max_iter, n_eval, False)
+
+
+def _use_first_order(loss) -> bool:
+    """L-BFGS first: a dense design (fused sweeps) big enough, with the primal solver."""
+    design = loss.design
+    return (getattr(loss, "solver", "primal") == "primal"
+            and hasattr(design, "value_and_gradient")
+            and design.n_params >= LBFGS_MIN_PARAMS
+            and design.n_samples * design.n_params >= LBFGS_MIN_ENTRIES)
+
+
+def minimise(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100,
+             hessian: str = "auto") -> NewtonResult:
+    """L-BFGS while the Hessian is dear, then Newton's exact stopping rule where affordable.
+
+    On designs big enough that a Hessian costs many gradients (``_use_first_order``), L-BFGS
+    runs first (:func:`lbfgs`).  Then, with ``hessian="auto"``, :func:`newton` finishes from its
+    point — one Hessian, whose decrement test passes at once and whose factor is kept for an
+    Attributor — when that Hessian adds at most half of what L-BFGS cost (``HESSIAN_PER_SWEEP``);
+    otherwise (many parameters) the L-BFGS point is returned as it is, without a Hessian.
+    ``hessian="never"`` never adds one after a converged L-BFGS (exact refits, which need no
+    Hessian).  When L-BFGS does not converge, Newton takes over from its last point.
+    """
+    if not _use_first_order(loss):
+        return newton(loss, theta0, max_iter=max_iter)
+    res = lbfgs(loss, theta0)
+    if not res.converged:
+        logger.info("L-BFGS did not converge in %d iterations; Newton takes over.", res.n_iter)
+        start = res.theta if np.isfinite(res.objective) else theta0
+        out = newton(loss, start, max_iter=max_iter)
+        out.n_iter += res.n_iter
+        return out
+    cost = loss.design.n_params / HESSIAN_PER_SWEEP
+    if hessian == "auto" and cost <= 0.5 * res.n_eval:
+        out = newton(loss, res.theta, max_iter=max_iter,
+                     start=(res.objective, res.gradient, res.eta))
+        out.n_iter += res.n_iter
+        return out
+    return NewtonResult(res.theta, res.objective, _norm(res.gradient), res.n_iter)
 
 
 def _numerically_singular(detail: str, l2: float) -> SingularHessianError:
@@ -171,29 +325,37 @@ def cold_start(loss: LinearLoss) -> np.ndarray:
     return theta0
 
 
-def _newton_from(loss: LinearLoss, theta0, max_iter: int) -> NewtonResult:
+def _newton_from(loss: LinearLoss, theta0, max_iter: int, hessian=None) -> NewtonResult:
     """Newton from ``theta0`` (a warm start), falling back to :func:`cold_start` when that fails.
 
     A warm start far from the optimum (an adopted model given other data, rescaled features, a
     poor user guess) can leave Newton in a region where the Hessian is numerically singular or
     the line search cannot progress; the cold start's failure is then the data's verdict.
+    With ``hessian`` ("auto" or "never"), :func:`minimise` (L-BFGS, then Newton) instead.
     """
+    def run(start):
+        if hessian is None:
+            return newton(loss, start, max_iter=max_iter)
+        return minimise(loss, start, max_iter=max_iter, hessian=hessian)
+
     cold = cold_start(loss)
     if theta0 is None or np.array_equal(theta0, cold):
-        return newton(loss, cold, max_iter=max_iter)
+        return run(cold)
     try:
-        return newton(loss, theta0, max_iter=max_iter)
+        return run(theta0)
     except (ConvergenceError, SingularHessianError):
         logger.info("Newton from the warm start failed; restarting from the cold start.")
-        return newton(loss, cold, max_iter=max_iter)
+        return run(cold)
 
 
 def exact_fit(loss: LinearLoss, theta0: np.ndarray | None = None, *,
-              max_iter: int = 100) -> NewtonResult:
+              max_iter: int = 100, hessian: str | None = None) -> NewtonResult:
     """:func:`newton` with the checks that make its answer the unique finite optimum.
 
     ``theta0`` is a warm start (default: :func:`cold_start`); if Newton fails from it, the fit is
-    retried from the cold start before any error is raised.
+    retried from the cold start before any error is raised.  ``hessian=None`` runs Newton alone
+    (the polish of an adopted model, which needs the Hessian at θ̂ anyway); ``"auto"`` or
+    ``"never"`` run :func:`minimise` (L-BFGS first on big designs: :meth:`GLM.fit`, refits).
 
     Rejects, before fitting, data whose optimum is visibly at infinity or not unique (one class,
     all-zero counts, too few rows, constant or duplicated columns with ``l2=0``) and, with
@@ -212,7 +374,7 @@ def exact_fit(loss: LinearLoss, theta0: np.ndarray | None = None, *,
     _check_degenerate(family, y, sw, l2, fit_intercept, X)
     try:
         try:
-            res = _newton_from(loss, theta0, max_iter)
+            res = _newton_from(loss, theta0, max_iter, hessian)
         except ConvergenceError as exc:
             _raise_if_separated(family, X, y, sw, l2, fit_intercept)
             stalled = getattr(exc, "stalled", None)
@@ -231,8 +393,7 @@ def exact_fit(loss: LinearLoss, theta0: np.ndarray | None = None, *,
         if hint:
             raise SingularHessianError(f"{exc} {hint}") from None
         raise
-    eta = loss.eta(res.theta)
-    if l2 == 0.0 and np.abs(eta[sw > 0]).max(initial=0.0) > 20.0:
+    if l2 == 0.0 and np.abs(loss.eta(res.theta)[sw > 0]).max(initial=0.0) > 20.0:
         # Suspicious: fitted probabilities within 1e-9 of 0 or 1.  Confirm by an LP.
         _raise_if_separated(family, X, y, sw, l2, fit_intercept)
     return res
@@ -251,7 +412,8 @@ class GLM:
         ``l2 = 1/C``, ``Ridge(alpha)`` is ``l2 = alpha``).
     fit_intercept : bool, default=True
     max_iter : int, default=100
-        Maximum number of Newton steps.
+        Maximum number of Newton steps (the L-BFGS phase of big designs has its own cap,
+        ``LBFGS_MAX_ITER``, after which Newton takes over).
     solver : {"auto", "primal", "kernel", "cg"}, default="auto"
         How Newton steps apply H⁻¹ (see :mod:`leaveout.solvers`): the p × p Cholesky
         ("primal"), the bordered (n+1) × (n+1) kernel form ("kernel", needs l2 > 0), or
@@ -268,7 +430,7 @@ class GLM:
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when X had string column names
     n_iter_ : int
-        Newton steps taken.
+        Iterations taken: L-BFGS iterations (big designs) plus Newton steps.
     objective_ : float
         Objective value at the optimum.
     gradient_norm_ : float
@@ -355,7 +517,7 @@ class GLM:
         else:
             theta0 = _check_warm_start(warm_start, design.n_params)
         try:
-            res = fit_exact(loss, theta0, max_iter=self.max_iter)
+            res = fit_exact(loss, theta0, max_iter=self.max_iter, hessian="auto")
         except SingularHessianError as exc:
             raise SingularHessianError(
                 f"Cannot fit: {exc} (n_samples={design.n_samples}, n_params={design.n_params}, "

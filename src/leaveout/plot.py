@@ -127,7 +127,7 @@ def top_rows(att, target: Target, *, query: int = 0, k: int = 10, method: str = 
 
 
 def predicted_vs_actual(att, target: Target, remove=None, *, query: int = 0,
-                        methods=("if", "rif", "newton"), ax=None):
+                        methods=("if", "rif", "newton"), ax=None, by=None):
     """Estimated against exact (retrained) change of a target, for a few removals.
 
     Parameters
@@ -137,18 +137,20 @@ def predicted_vs_actual(att, target: Target, remove=None, *, query: int = 0,
         the largest |RIF effect| removed alone).  One exact refit per set.
     query : int
         Which query row of a target with several.
+    by : {None, "position", "label"}, optional
+        How ``remove`` names rows, as in :meth:`Attributor.effects`.
     """
     fig, ax = _axes(ax, (5, 4.5))
     if remove is None:
         rif = _one_query(att.effects("rif", target=target), query)
         key = np.where(np.isfinite(rif), -np.abs(rif), np.inf)
-        remove = [[int(i)] for i in np.argsort(key, kind="stable")[:8]]
-    actual = _one_query(np.atleast_1d(att.effects("retrain", remove=remove, target=target))
-                        .reshape(len(remove), -1), query)
+        remove, by = [[int(i)] for i in np.argsort(key, kind="stable")[:8]], "position"
+    actual = _one_query(np.atleast_1d(att.effects("retrain", remove=remove, target=target,
+                                                  by=by)).reshape(len(remove), -1), query)
     lo, hi = float(np.nanmin(actual)), float(np.nanmax(actual))
     markers = {"if": "o", "rif": "s", "newton": "^"}
     for method in methods:
-        pred = _one_query(np.atleast_1d(att.effects(method, remove=remove, target=target))
+        pred = _one_query(np.atleast_1d(att.effects(method, remove=remove, target=target, by=by))
                           .reshape(len(remove), -1), query)
         ax.scatter(actual, pred, label=method, marker=markers.get(method, "o"), s=28, alpha=0.8)
         lo, hi = min(lo, float(np.nanmin(pred))), max(hi, float(np.nanmax(pred)))

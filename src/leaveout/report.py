@@ -144,16 +144,17 @@ def html_report(att, target: Target, *, k: int = 10, n_verify: int = 8, notes=()
         positions = {lab: i for i, lab in enumerate(
             att.row_labels_ if att.row_labels_ is not None else range(att.n_samples))}
         sets = [[positions[lab]] for lab in first[:n_verify]]
-        est = {m: np.asarray(att.effects(m, remove=sets, target=target))
+        est = {m: np.asarray(att.effects(m, remove=sets, target=target, by="position"))
                .reshape(len(sets), -1)[:, 0] for m in ("if", "rif", "newton")}
-        exact = np.array([np.atleast_1d(att.effects("retrain", remove=s, target=target))[0]
+        exact = np.array([np.atleast_1d(att.effects("retrain", remove=s, target=target,
+                                                    by="position"))[0]
                           for s in progress(sets, "retraining")])
         parts.append(
             f"<h2>Predicted vs actual, for {len(sets)} verified removals</h2><p>The "
             f"{len(sets)} most influential rows for query {_e(queries[0])}, each removed alone "
             f"and the model refitted exactly: the actual change of its {_e(kind)} (x) against "
             f"each method's estimate (y). On the diagonal an estimate is exact.</p>")
-        parts.append(_png(plot.predicted_vs_actual(att, target, sets, query=0)))
+        parts.append(_png(plot.predicted_vs_actual(att, target, sets, query=0, by="position")))
         rows = [(first[i], _num(est["if"][i]), _num(est["rif"][i]), _num(est["newton"][i]),
                  _num(exact[i])) for i in range(len(sets))]
         parts.append(_table(["removed row", "if", "rif", "newton", "retrain (actual)"], rows))

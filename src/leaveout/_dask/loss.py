@@ -117,10 +117,14 @@ def check_degenerate(loss: DaskLinearLoss) -> None:
             f"Hessian is singular and the optimum is not unique. Drop them or use l2 > 0.")
 
 
-def exact_fit(loss: DaskLinearLoss, theta0: np.ndarray | None = None, *, max_iter: int = 100):
+def exact_fit(loss: DaskLinearLoss, theta0: np.ndarray | None = None, *, max_iter: int = 100,
+              hessian=None):
     """:func:`leaveout.fitting.exact_fit` for a Dask design.
 
-    The same Newton iterations and stopping rule; the checks that need all rows at once (the
+    The same Newton iterations and stopping rule.  Always Newton (``hessian`` is accepted and
+    ignored): on a Dask design a gradient costs a pass over the blocks as a Hessian does, and
+    the pass, not the p × p work, is what counts, so the L-BFGS phase of in-memory fits would
+    only add passes.  The checks that need all rows at once (the
     linear program that confirms separation with ``l2=0``, duplicated columns, the scale hint)
     are not run: duplicated columns are still caught by the condition estimate at the optimum.
     """

@@ -76,7 +76,8 @@ class DaskFittedState(FittedState):
     rows; ``sets`` returns NumPy.
     """
 
-    def __init__(self, loss: DaskLinearLoss, theta: np.ndarray, hessian=None, factor=None):
+    def __init__(self, loss: DaskLinearLoss, theta: np.ndarray, hessian=None, factor=None,
+                 eta=None):
         self.loss = loss
         self.design = loss.design
         self.theta = theta

@@ -22,6 +22,8 @@ methods, so a new backend (sparse, chunked, Dask) is one small module implementi
 ``feature_matmat(C)``       Xᵀ C for C (n, m), dense (n_features, m)
 ``data_matmat(V)``          X V for V (n_features, m) dense or sparse, dense (n, m)
 ``state_arrays()``          arrays identifying the data (checkpoint fingerprints)
+``value_and_gradient``      optional (dense): Σ v_i, X̃ᵀr and η in one fused sweep (the fit's
+                            L-BFGS phase runs only on designs that have it)
 ==========================  =======================================================================
 """
 
