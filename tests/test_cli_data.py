@@ -196,11 +196,14 @@ ATT = ["attribute", "{d}/train.csv", "--target", "bought", "--query", "{d}/query
     (["effect", "{d}/train.csv", "--target", "spend", "--drop", "bought,uid",
       "--where", "age > 1000"], "selects no training row"),
     (["report", "{d}/train.csv", "--target", "spend"], "Missing option '--out'"),
+    (["attribute", "{d}/dup.csv", "--target", "y", "--query", "{d}/dup.csv"],
+     "duplicated column names ['x']"),
 ])
 def test_user_mistakes_exit_2_with_one_line(files, capsys, args, excerpt):
     d, _, _ = files
     (d / "missing.csv").write_text("x,y\n1,2\n,3\n4,5\n")
     (d / "binary.csv").write_bytes(b"\x00\x01\x02garbage")
+    (d / "dup.csv").write_text("x,x,y\n1,2,3\n4,5,6\n")
     (d / "bad.parquet").write_bytes(b"PAR1 this is not parquet PAR1")
     rc, out, err = _run([a.format(d=d) for a in args], capsys)
     assert rc == 2, err

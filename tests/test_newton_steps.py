@@ -280,3 +280,47 @@ def test_secant_correction_converges_where_the_plain_chord_oscillates(monkeypatc
     with pytest.warns(NewtonStepsWarning, match="contract too slowly"):
         chord = att.effects("newton", remove=T, steps=10)
     assert _rel(chord, exact) > 0.05  # a period-2 oscillation around the refit
+
+
+def test_singular_set_stays_nan_and_is_not_iterated():
+    # Squared loss, l2 = 0: column 3 is nonzero on rows 0 and 1 only, so removing both makes
+    # H − H_T singular; the Newton step's HighLeverageWarning and NaN are kept, no step taken.
+    from leaveout import HighLeverageWarning
+
+    X, y = R.make_data("squared", n=30, p=3, seed=4)
+    X = np.column_stack([X, np.r_[1.0, -2.0, np.zeros(28)]])
+    att = leaveout.Attributor(leaveout.fit(X, y, family="squared", l2=0.0), X, y)
+    with pytest.warns(HighLeverageWarning, match="makes the Hessian singular"):
+        out = att.effects("newton", remove=[[0, 1], [5, 6]], steps=5)
+    assert np.isnan(out[0]).all() and np.isfinite(out[1]).all()
+    info = att.newton_info_
+    assert info.steps[0] == 0 and info.contracting[0] and not info.converged[0]
+    np.testing.assert_allclose(out[1], att.effects("retrain", remove=[5, 6]), rtol=1e-9)
+
+
+def test_steps_with_labelled_results():
+    pytest.importorskip("pandas")
+    att, _, sets = _problem("logistic", True, False)
+    frame = att.effects("newton", remove=sets, steps=3, as_frame=True)
+    np.testing.assert_array_equal(frame.to_numpy(), att.effects("newton", remove=sets, steps=3))
+
+
+@pytest.mark.parametrize("n,p", [(120, 20), (40, 300)])  # primal, and wide (kernel solver)
+def test_steps_through_sparse_and_wide_designs(n, p):
+    # The refresh only asks the design for X̃θ and X̃ᵀr and the solver for H⁻¹v: sparse CSR
+    # input and the kernel form (p ≫ n) give the dense primal answer, near the refit.
+    sparse = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(p)
+    Xs = sparse.random(n, p, density=0.2, random_state=p, format="csr") * 3
+    y = (rng.random(n) < 1 / (1 + np.exp(-(Xs @ rng.normal(size=p))))).astype(float)
+    Xd = Xs.toarray()
+    att_s = leaveout.Attributor(leaveout.fit(Xs, y, l2=1.0), Xs, y)
+    att_d = leaveout.Attributor(leaveout.fit(Xd, y, l2=1.0), Xd, y)
+    sets = [np.arange(6), np.sort(rng.choice(n, 12, replace=False))]
+    five = att_s.effects("newton", remove=sets, steps=5)
+    np.testing.assert_allclose(five, att_d.effects("newton", remove=sets, steps=5), rtol=1e-9,
+                               atol=1e-12)
+    exact = att_d.effects("retrain", remove=sets)
+    one = att_d.effects("newton", remove=sets)
+    for k in range(2):
+        assert _rel(five[k], exact[k]) < min(0.1 * _rel(one[k], exact[k]), 2e-3)

@@ -228,8 +228,8 @@ def run(argv=None) -> int:
             try:
                 rv = app.main(args=args, prog_name="leaveout", standalone_mode=False)
             finally:
-                for w in caught:  # each warning on one line (they say what to distrust)
-                    click.echo(f"leaveout: warning: {_one_line(w.message)}", err=True)
+                for text in dict.fromkeys(_one_line(w.message) for w in caught):
+                    click.echo(f"leaveout: warning: {text}", err=True)  # once, on one line
                 caught.clear()
         except click.exceptions.NoArgsIsHelpError as exc:
             click.echo(exc.format_message())

@@ -251,7 +251,8 @@ def chord(delta: np.ndarray, g0: np.ndarray, gradient, solve, rec: Refinement,
             step = _two_loop(g, solve, pairs)
             energy = math.sqrt(abs(float(step @ g)))
             new = delta - step
-            rel = float(np.linalg.norm(step)) / float(np.linalg.norm(new))
+            size, new_size = float(step @ step), float(new @ new)
+            rel = math.sqrt(size / new_size) if new_size > 0 else math.inf
             ratio = energy / prev if prev > 0 else math.inf
             if not (math.isfinite(rel) and math.isfinite(ratio)):
                 rel = ratio = math.inf

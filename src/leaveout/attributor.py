@@ -17,19 +17,18 @@ from ._indices import RowLabels, check_by
 from ._linear import LinearLoss
 from ._threads import reproducible
 from ._pipeline import FixedTransform, is_pipeline
+from ._polish import POLISH_ERROR, POLISH_WARN, check_polish  # noqa: F401 (re-exported)
 from ._refine import Refinement, check_steps_tol, warn_not_contracting
 from ._warn import warn
 from .adapters import adopt
 from .estimators import METHODS, FittedState, KernelState
-from .exceptions import IllConditionedWarning, PolishWarning, SingularHessianError
+from .exceptions import IllConditionedWarning, SingularHessianError
 from .fitting import GLM, NewtonResult, exact_fit
 from .solvers import SOLVERS, choose
 from .targets import Coefficient, Target
 
 logger = logging.getLogger(__name__)
 
-#: Relative parameter change by the polish above which a PolishWarning is emitted.
-POLISH_WARN = 1e-4
 #: Condition-number estimate of H above which an IllConditionedWarning is emitted.
 COND_WARN = 1e12
 
@@ -92,6 +91,12 @@ class Attributor:
         ("primal") or the bordered (n+1) × (n+1) kernel form ("kernel", needs l2 > 0; nothing
         p × p is formed).  "auto" takes the primal form while p ≤ n or p ≤ 500 and otherwise
         the cheaper one.  Both give the same effects to rounding.
+    refit_ok : bool, default=False
+        A model that polishing moves by more than 0.1 (relative, :attr:`polish_shift_`) does
+        not look fitted on these X, y, sample_weight (other data, rescaled columns, a solver
+        stopped far from its optimum): that raises :class:`~leaveout.ModelMismatchError`.
+        ``refit_ok=True`` attributes the refitted optimum instead, with a ``PolishWarning``.
+        Shifts between 1e-4 and 0.1 always only warn.
 
     Attributes
     ----------
@@ -111,7 +116,9 @@ class Attributor:
         columns, not for badly scaled ones; an ``IllConditionedWarning`` is raised above 1e12.
     polish_shift_ : float
         ‖θ̂ − θ₀‖ / max(‖θ₀‖, tiny): how far polishing moved the adopted parameters (inf when
-        they were not finite and the model was refitted from scratch).
+        they were not finite and the model was refitted from scratch).  Above 1e-4 a
+        ``PolishWarning``; above 0.1 (``POLISH_ERROR``) a ``ModelMismatchError`` unless
+        ``refit_ok=True``.
     solver_, solver_reason_ : str
         The solver used ("primal" or "kernel") and why it was chosen (also logged, INFO).
     newton_info_ : NewtonInfo
@@ -142,7 +149,8 @@ class Attributor:
     """
 
     @reproducible
-    def __init__(self, model, X, y, sample_weight=None, *, copy=True, solver="auto"):
+    def __init__(self, model, X, y, sample_weight=None, *, copy=True, solver="auto",
+                 refit_ok=False):
         self.row_labels_ = None if any_dask(X) else query_labels(X)
         pipe = None
         if is_pipeline(model):  # attributed in its final estimator's space (leaveout._pipeline)
@@ -202,21 +210,8 @@ class Attributor:
             self.polish_shift_ = float(np.linalg.norm(theta - theta0)) / denom
         else:
             self.polish_shift_ = np.inf  # NaN or inf parameters: refitted from scratch
-        if not finite0:
-            warn(
-                f"The {adopted.source}'s parameters contain NaN or inf; it was refitted from "
-                f"scratch on these X, y, sample_weight.", PolishWarning)
-        elif self.polish_shift_ > POLISH_WARN and adopted.source != "leaveout.GLM":
-            warn(
-                f"Polishing the {adopted.source} to the exact optimum moved its parameters by "
-                f"{self.polish_shift_:.2e} (relative). It had probably stopped early (raise "
-                f"max_iter / lower tol), or X, y, sample_weight differ from what it was fitted "
-                f"on. Effects are computed at the polished optimum.", PolishWarning)
-        elif self.polish_shift_ > POLISH_WARN:
-            warn(
-                f"The GLM is not at the optimum for these X, y, sample_weight (the exact optimum "
-                f"differs by {self.polish_shift_:.2e}, relative): was it fitted on other data? "
-                f"Effects are computed at the optimum for the data given here.", PolishWarning)
+        check_polish(adopted.source, self.polish_shift_, finite0,
+                     v.check_bool(refit_ok, "refit_ok", "Attributor"))
         self.family = family
         self.l2 = l2
         self.fit_intercept = adopted.fit_intercept
