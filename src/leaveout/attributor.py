@@ -17,6 +17,7 @@ from ._indices import RowLabels, check_by
 from ._linear import LinearLoss
 from ._threads import reproducible
 from ._pipeline import FixedTransform, is_pipeline
+from ._refits import check_n_jobs, check_progress
 from ._polish import POLISH_ERROR, POLISH_WARN, check_polish  # noqa: F401 (re-exported)
 from ._refine import Refinement, check_steps_tol, warn_not_contracting
 from ._warn import warn
@@ -263,7 +264,8 @@ class Attributor:
     @reproducible
     def effects(self, method: str = "rif", remove=None, target: Target | None = None, *,
                 linearize: bool | None = None, checkpoint=None, steps: int | None = None,
-                tol: float | None = None, as_frame: bool = False, by: str | None = None):
+                tol: float | None = None, as_frame: bool = False, by: str | None = None,
+                progress: bool | None = None, n_jobs: int | None = None):
         """Change of the parameters (or of a target) when training rows are removed.
 
         Parameters
@@ -297,7 +299,15 @@ class Attributor:
         checkpoint : path-like, optional
             Only for ``retrain``: a directory where each finished refit is saved atomically.
             Rerunning the same call (same data and model) after an interruption reuses them and
-            refits only the missing sets. Progress is logged (``logging``, INFO).
+            refits only the missing sets. Progress is logged (``logging``, INFO), with how many
+            refits were reused.
+        progress : bool, optional
+            Only for ``retrain``: a progress bar on stderr (tqdm, optional).  Default: shown
+            when stderr is a terminal and tqdm is installed; ``False`` never, ``True`` whenever
+            tqdm is installed.  It counts checkpointed refits as done and says how many.
+        n_jobs : int, optional
+            Only for ``retrain``: refit on this many worker processes (joblib, optional; -1:
+            every core).  The results are identical to a serial run, in the same order.
         steps : int, optional
             Only for ``newton``: the most steps per set (default 1, the Newton step alone,
             unchanged). Each further step refreshes the gradient of the retained objective at
@@ -334,8 +344,15 @@ class Attributor:
         """
         if v.check_bool(as_frame, "as_frame", "effects"):
             out = self.effects(method, remove, target, linearize=linearize, checkpoint=checkpoint,
-                               steps=steps, tol=tol, by=by)
+                               steps=steps, tol=tol, by=by, progress=progress, n_jobs=n_jobs)
             return effects_frame(self, out, remove, target)
+        if progress is not None or n_jobs is not None:
+            if v.check_method(method, METHODS) != "retrain":
+                raise ValueError(f"progress and n_jobs apply to method='retrain' only (the "
+                                 f"other methods are cheap); got method={method!r}.")
+            with self._state.retraining(check_progress(progress), check_n_jobs(n_jobs)):
+                return self.effects(method, remove, target, linearize=linearize,
+                                    checkpoint=checkpoint, steps=steps, tol=tol, by=by)
         method = v.check_method(method, METHODS)
         steps, tol = check_steps_tol(method, steps, tol)
         bound = None
@@ -472,11 +489,13 @@ class Attributor:
         return bound.change(self.params_, np.asarray(bound.query_t().T @ deltas.T).T)
 
     @reproducible
-    def retrain(self, remove, *, checkpoint=None, by=None) -> np.ndarray:
-        """Exact parameters θ̂₋T after removing ``remove`` (same forms, ``checkpoint`` and
-        ``by`` as in :meth:`effects`)."""
+    def retrain(self, remove, *, checkpoint=None, by=None, progress=None,
+                n_jobs=None) -> np.ndarray:
+        """Exact parameters θ̂₋T after removing ``remove`` (same forms, ``checkpoint``, ``by``,
+        ``progress`` and ``n_jobs`` as in :meth:`effects`)."""
         sets, single = self._rows.resolve(remove, by)
-        thetas = self.params_ + self._state.sets("retrain", sets, checkpoint)
+        with self._state.retraining(check_progress(progress), check_n_jobs(n_jobs)):
+            thetas = self.params_ + self._state.sets("retrain", sets, checkpoint)
         return thetas[0] if single else thetas
 
     def set_leverage(self, remove, *, by=None):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from functools import cached_property
 
 import numpy as np
@@ -26,18 +27,12 @@ from scipy import linalg
 
 from . import _refine
 from ._checkpoint import RefitStore
+from ._refits import Progress, refit_chunk, run_refits
 from ._linear import LinearLoss
 from ._threads import map_chunks
 from .solvers import check_output, hessian_factor
 from ._warn import warn
-from .exceptions import (
-    ConvergenceError,
-    DegenerateRemovalWarning,
-    HighLeverageWarning,
-    SetLeverageWarning,
-    SingularHessianError,
-)
-from .fitting import exact_fit
+from .exceptions import DegenerateRemovalWarning, HighLeverageWarning, SetLeverageWarning
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +271,7 @@ class FittedState:
 
     def _plugin_block(self, sl: slice, V: np.ndarray) -> np.ndarray:
         """Rows sl of X̃ H⁻¹ Q, from V = :meth:`_plugin_solve` (Q)."""
-        return self.design.rows(np.arange(sl.start, sl.stop)) @ V
+        return self.design.matmat(V, sl)  # no copy of the rows
 
     def _combine(self, T: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Σ_{i∈T} c_i H⁻¹x̃_i = H⁻¹ X̃_Tᵀ c, shape (n_params,)."""
@@ -438,53 +433,81 @@ class FittedState:
         return np.full(self.design.n_params, np.nan)
 
     # -- exact retraining ---------------------------------------------------------------------
+    #: How :meth:`retrain` runs (set for one call by :meth:`retraining`): the progress bar
+    #: (None: when stderr is a terminal) and the number of worker processes.
+    retrain_progress = None
+    retrain_workers = 1
+
+    @contextmanager
+    def retraining(self, progress=None, workers: int = 1):
+        """Run the body's refits with this progress setting on ``workers`` processes."""
+        saved = self.retrain_progress, self.retrain_workers
+        self.retrain_progress, self.retrain_workers = progress, workers
+        try:
+            yield
+        finally:
+            self.retrain_progress, self.retrain_workers = saved
+
+    def _refit_problem(self):
+        loss = self.loss
+        return (self.design, loss.family, loss.y, loss.weights, loss.l2, loss.solver,
+                self.theta)
+
     def retrain(self, sets: list[np.ndarray], checkpoint=None) -> np.ndarray:
         """Exact θ̂₋T − θ̂ for each set by a warm-started refit; shape (len(sets), n_params).
 
         With ``checkpoint`` (a directory), each finished refit is saved atomically and reused
-        by a later call on the same problem, so an interrupted sweep loses no finished set.
+        by a later call on the same problem, so an interrupted sweep loses no finished set;
+        how many were reused is logged (INFO) and shown on the progress bar.  Refits run on
+        :attr:`retrain_workers` processes (:mod:`leaveout._refits`: the same bits as serial,
+        in order).
         """
-        out = np.zeros((len(sets), self.design.n_params))
+        p = self.design.n_params
+        thetas: list = [None] * len(sets)
         store = None
         if checkpoint is not None:
             loss = self.loss
             store = RefitStore(checkpoint, (*self.design.state_arrays(), loss.y, loss.weights,
                                             self.theta),
                                f"{loss.family.name}|{loss.l2!r}|{self.design.fit_intercept}")
+            thetas = [store.get(T, p) for T in sets]
+        todo = [(k, T) for k, T in enumerate(sets) if thetas[k] is None]
+        reused = len(sets) - len(todo)
+        if store is not None:
+            logger.info("retrain: %d of %d sets reused from the checkpoint %s; %d to refit",
+                        reused, len(sets), store.dir, len(todo))
         step = max(1, len(sets) // 10)
-        for k, T in enumerate(sets):
-            theta = store.get(T, self.design.n_params) if store is not None else None
-            if theta is None:
-                theta = self.refit(T, k)
-                if store is not None and np.all(np.isfinite(theta)):
-                    store.put(T, theta)
+        done = reused
+        with Progress(len(sets), reused, self.retrain_progress) as bar:
+            for k, theta, failure in run_refits(self._refit_problem(), todo,
+                                                self.retrain_workers):
+                if failure is not None:
+                    theta = self._failed_refit(sets[k], k, failure)
+                elif store is not None:
+                    store.put(sets[k], theta)
+                thetas[k] = theta
+                done += 1
+                bar.update()
+                if len(sets) >= 20 and (done % step == 0 or done == len(sets)):
+                    logger.info("retrain: %d/%d sets (%d reused)", done, len(sets), reused)
+        out = np.zeros((len(sets), p))
+        for k, theta in enumerate(thetas):
             out[k] = theta - self.theta
-            if len(sets) >= 20 and ((k + 1) % step == 0 or k + 1 == len(sets)):
-                logger.info("retrain: %d/%d sets", k + 1, len(sets))
         return out
 
     def refit(self, T: np.ndarray, k: int = 0) -> np.ndarray:
         """θ̂₋T: the exact optimum without the rows T, warm-started at θ̂."""
-        if T.size == 0:
-            return self.theta.copy()
-        keep = np.ones(self.design.n_samples, dtype=bool)
-        keep[T] = False
-        loss = self.loss
-        sub = LinearLoss(self.design.subset(keep), loss.family, loss.y[keep],
-                         loss.weights[keep], loss.l2)
-        sub.solver = loss.solver
         t0 = time.perf_counter()
-        try:
-            theta = exact_fit(sub, self.theta, hessian="never").theta
-        except (SingularHessianError, ConvergenceError) as exc:
-            return self._refit_failed(T, k, exc)
+        ((_, theta, failure),) = refit_chunk(self._refit_problem(), [(k, T)])
+        if failure is not None:
+            return self._failed_refit(T, k, failure)
         logger.debug("refit of set %d (%d rows) in %.3fs", k, T.size, time.perf_counter() - t0)
         return theta
 
-    def _refit_failed(self, T: np.ndarray, k: int, exc: Exception) -> np.ndarray:
+    def _failed_refit(self, T: np.ndarray, k: int, failure: str) -> np.ndarray:
         warn(
             f"Retraining without set {k} (rows {self._names(T)}) has no unique finite optimum "
-            f"({exc}); its retrain effect is returned as NaN.", HighLeverageWarning)
+            f"({failure}); its retrain effect is returned as NaN.", HighLeverageWarning)
         return np.full(self.design.n_params, np.nan)
 
 

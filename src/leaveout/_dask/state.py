@@ -217,7 +217,7 @@ class DaskFittedState(FittedState):
         try:
             return exact_fit(sub, self.theta).theta
         except (SingularHessianError, ConvergenceError) as exc:
-            return self._refit_failed(T, k, exc)
+            return self._failed_refit(T, k, str(exc))
 
     def _retained_summary(self, T: np.ndarray):
         """The input summary of the data without the rows T (from a gather of T's rows).
