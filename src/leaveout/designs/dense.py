@@ -30,7 +30,9 @@ class DenseDesign(Design):
 
     def matmat(self, V: np.ndarray, sl: slice = slice(None)) -> np.ndarray:
         """X̃[sl] V for V of shape (n_params, m); result (rows in sl, m) (default: all rows)."""
-        out = self.X[sl] @ V[: self.n_features]
+        # A C-ordered copy of the (small) V: NumPy's product with a Fortran-ordered slice of it
+        # runs ≈ 3× slower (measured, one thread).
+        out = self.X[sl] @ np.ascontiguousarray(V[: self.n_features])
         if self.fit_intercept:
             out += V[-1]
         return out
