@@ -625,6 +625,81 @@ CONSISTENCY_CASES = [
 ]
 
 
+# -- Dask inputs (docs/edge-cases.md, "Dask inputs"); dask is imported only when a case runs --
+def _dask(a, chunks=10):
+    da = pytest.importorskip("dask.array")
+    return da.from_array(a, chunks=(chunks,) + a.shape[1:])
+
+
+def dask_fit(X_=X, y=Y, *, x_chunks=None, y_chunks=10, **kw):
+    def call():
+        Xd = _dask(X_) if x_chunks is None else _dask(X_).rechunk(x_chunks)
+        return leaveout.fit(Xd, _dask(y, y_chunks) if y is not None else None, **kw)
+    return call
+
+
+def _dask_unknown_chunks():
+    Xd, yd = _dask(X), _dask(Y)
+    keep = Xd[:, 0] > -100.0  # every row, but Dask cannot know how many
+    return leaveout.fit(Xd[keep], yd[keep])
+
+
+def _dask_att(**kw):
+    Xd, yd = _dask(X), _dask(Y)
+    return leaveout.Attributor(leaveout.fit(Xd, yd), Xd, yd).effects("retrain", **kw)
+
+
+def _dask_balanced():
+    est = lm.LogisticRegression(class_weight="balanced").fit(X, Y)
+    return leaveout.Attributor(est, _dask(X), _dask(Y))
+
+
+def _dask_zero_weight_block():
+    w = np.ones(40)
+    w[10:20] = 0.0
+    return leaveout.Attributor(leaveout.fit(X, Y, sample_weight=w), _dask(X), _dask(Y),
+                               sample_weight=_dask(w))
+
+
+def _dask_numpy_y():
+    return leaveout.fit(_dask(X), Y)
+
+
+def _with_nan(a, i, j=None):
+    a = a.copy()
+    a[i if j is None else (i, j)] = np.nan
+    return a
+
+
+DASK_CASES = [
+    raises("dask-x-chunked-by-features", ValueError, "X = X.rechunk({1: -1})",
+           dask_fit(x_chunks=(10, 2))),
+    raises("dask-unknown-chunk-sizes", ValueError, "Call X.compute_chunk_sizes() first",
+           _dask_unknown_chunks),
+    raises("dask-y-chunks-not-aligned", ValueError, "do not line up with X's row chunks",
+           dask_fit(y_chunks=15)),
+    raises("dask-object-X", TypeError, "X is a Dask array of dtype object",
+           dask_fit(X.astype(object))),
+    raises("dask-object-y", TypeError, "y is a Dask array of dtype object",
+           dask_fit(y=Y.astype(object))),
+    raises("dask-nan-in-a-block", ValueError,
+           "In X's Dask block of rows 20 to 29; positions in the message count from row 20: X "
+           "contains 1 non-finite", dask_fit(_with_nan(X, 25, 1))),
+    raises("dask-label-outside-domain", ValueError, "In y's Dask block of rows 30 to 39",
+           dask_fit(y=np.where(np.arange(40) == 33, 2.0, Y))),
+    raises("dask-one-class", ConvergenceError, "Every label (with positive weight) is 0",
+           dask_fit(y=np.zeros(40))),
+    raises("dask-balanced-class-weight", ValueError,
+           "class_weight='balanced' needs the class totals", _dask_balanced),
+    raises("dask-retrain-checkpoint", ValueError, "checkpoint is not supported for Dask designs",
+           lambda: _dask_att(remove=[[1]], checkpoint="refits")),
+    fine("dask-zero-weight-block", _dask_zero_weight_block),
+    fine("dask-numpy-y", _dask_numpy_y,
+         check=lambda m: np.testing.assert_allclose(m.params_, leaveout.fit(X, Y).params_,
+                                                    rtol=1e-12)),
+]
+
+
 # -- answers: leave-one-out, GLMCV, robustness audits (issue 13) -----------------------------
 def _cv(**kw):
     return lambda: leaveout.GLMCV(**kw).fit(X, Y).loo_risk_
@@ -1012,7 +1087,7 @@ TRUST_CASES = [
 
 CASES = (FIT_CASES + ATTRIBUTOR_CASES + SKLEARN_CASES + EFFECTS_CASES
          + VALIDATION_HARDENING_CASES + CONSISTENCY_CASES + PIPELINE_CASES
-         + ANSWERS_CASES + NEWTON_STEPS_CASES + TRUST_CASES + SPARSE_CASES)
+         + ANSWERS_CASES + NEWTON_STEPS_CASES + TRUST_CASES + SPARSE_CASES + DASK_CASES)
 IDS = [c.id for c in CASES]
 
 

@@ -9,6 +9,7 @@ from .cv import GLMCV
 from .estimators import METHODS
 from .exceptions import (
     ConvergenceError,
+    DaskClusterError,
     DegenerateRemovalWarning,
     HighLeverageWarning,
     IllConditionedWarning,
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Attributor",
     "ConvergenceError",
+    "DaskClusterError",
     "DegenerateRemovalWarning",
     "FAMILIES",
     "GLM",

@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _validation as v
+from ._dask import any_dask
 from .designs import make_design
 from ._features import check_feature_names, check_same_rows, feature_names, query_labels
 from ._frames import effects_frame, param_names, top_frame
@@ -52,6 +53,14 @@ def _private(validated: np.ndarray, given, copy: bool) -> np.ndarray:
     if not foreign:
         validated.flags.writeable = False
     return validated
+
+
+def _check_n_features(n_features: int, adopted) -> None:
+    if n_features != adopted.n_features:
+        raise ValueError(
+            f"X has {n_features} features, but the {adopted.source} was fitted with "
+            f"{adopted.n_features}. Pass the training X the model was fitted on."
+        )
 
 
 class Attributor:
@@ -143,7 +152,7 @@ class Attributor:
     @reproducible
     def __init__(self, model, X, y, sample_weight=None, *, copy=True, solver="auto",
                  refit_ok=False):
-        self.row_labels_ = query_labels(X)
+        self.row_labels_ = None if any_dask(X) else query_labels(X)
         pipe = None
         if is_pipeline(model):  # attributed in its final estimator's space (leaveout._pipeline)
             check_same_rows(X, y, "y")
@@ -151,45 +160,51 @@ class Attributor:
             pipe = FixedTransform(model)
             model, X = pipe.final, pipe.transform(X)
         adopted = adopt(model)
-        check_feature_names(adopted.feature_names, feature_names(X), "X", adopted.source)
-        check_same_rows(X, y, "y")
-        check_same_rows(X, sample_weight, "sample_weight")
-        Xa = v.check_X(X, allow_empty_columns=adopted.fit_intercept)
-        if Xa.shape[1] != adopted.n_features:
-            raise ValueError(
-                f"X has {Xa.shape[1]} features, but the {adopted.source} was fitted with "
-                f"{adopted.n_features}. Pass the training X the model was fitted on."
-            )
         family = adopted.family
-        ya = v.check_y(adopted.y_map(y), Xa.shape[0], family)
-        sw = adopted.weight_map(ya, v.check_sample_weight(sample_weight, Xa.shape[0]))
-        l2 = float(adopted.l2_of(sw))
-        # Private copies: the effects are computed lazily, so later changes to the caller's
-        # arrays must not reach them.
         copy = v.check_bool(copy, "copy", "Attributor")
-        Xa, ya, sw = (_private(a, g, copy) for a, g in ((Xa, X), (ya, y), (sw, sample_weight)))
-        design = make_design(Xa, adopted.fit_intercept)
-        loss = LinearLoss(design, family, ya, sw, l2)
         solver = v.check_choice(solver, "solver", "Attributor", SOLVERS)
-        choice = choose(design, l2, solver)
-        # The polish may take its Newton steps by conjugate gradients when that is cheaper.
-        loss.solver = choose(design, l2, solver, purpose="fit").name if solver == "auto" \
-            else choice.name
+        cache = getattr(model, "_fit_cache", None) if isinstance(model, GLM) else None
+        fit_exact = exact_fit
+        if any_dask(X, y, sample_weight):  # a Dask design: lazy per-row outputs (DESIGN.md §8)
+            from ._dask import api
+
+            loss, names = api.attributor_loss(adopted, model, X, y, sample_weight,
+                                              lambda d: _check_n_features(d, adopted))
+            check_feature_names(adopted.feature_names, names, "X", adopted.source)
+            fit_exact, cache, choice = api.exact_fit, None, api.choice(solver)
+            loss.solver = choice.name
+        else:
+            check_feature_names(adopted.feature_names, feature_names(X), "X", adopted.source)
+            check_same_rows(X, y, "y")
+            check_same_rows(X, sample_weight, "sample_weight")
+            Xa = v.check_X(X, allow_empty_columns=adopted.fit_intercept)
+            _check_n_features(Xa.shape[1], adopted)
+            ya = v.check_y(adopted.y_map(y), Xa.shape[0], family)
+            sw = adopted.weight_map(ya, v.check_sample_weight(sample_weight, Xa.shape[0]))
+            l2 = float(adopted.l2_of(sw))
+            # Private copies: the effects are computed lazily, so later changes to the caller's
+            # arrays must not reach them.
+            Xa, ya, sw = (_private(a, g, copy) for a, g in ((Xa, X), (ya, y), (sw, sample_weight)))
+            loss = LinearLoss(make_design(Xa, adopted.fit_intercept), family, ya, sw, l2)
+            choice = choose(loss.design, l2, solver)
+            # The polish may take its Newton steps by conjugate gradients when that is cheaper.
+            loss.solver = choose(loss.design, l2, solver, purpose="fit").name \
+                if solver == "auto" else choice.name
+        design, l2 = loss.design, loss.l2
         self.solver_, self.solver_reason_ = choice.name, choice.reason
         theta0 = adopted.theta0
         finite0 = bool(np.all(np.isfinite(theta0)))
-        cache = getattr(model, "_fit_cache", None) if isinstance(model, GLM) else None
         try:
             eta0 = cache.matches(loss, theta0) if finite0 and cache is not None else None
             if eta0 is not None:
                 # A leaveout fit on these very data: its final Hessian and factor are θ̂'s.
                 res = NewtonResult(theta0, np.nan, np.nan, 0, cache.hessian, cache.factor, eta0)
             else:
-                res = exact_fit(loss, theta0 if finite0 else None)
+                res = fit_exact(loss, theta0 if finite0 else None)
             theta = res.theta
         except SingularHessianError as exc:
             raise SingularHessianError(
-                f"Cannot attribute: {exc} (n_samples={Xa.shape[0]}, n_params="
+                f"Cannot attribute: {exc} (n_samples={design.n_samples}, n_params="
                 f"{design.n_params}, l2={l2:g}).") from None
         if finite0:
             denom = max(float(np.linalg.norm(theta0)), np.finfo(float).tiny)
@@ -201,13 +216,13 @@ class Attributor:
         self.family = family
         self.l2 = l2
         self.fit_intercept = adopted.fit_intercept
-        self.n_samples, self.n_params = Xa.shape[0], design.n_params
+        self.n_samples, self.n_params = design.n_samples, design.n_params
         self._rows = RowLabels(self.row_labels_, self.n_samples)  # remove= by label
         self.params_ = theta
         self.feature_names_in_ = adopted.feature_names
         self._y_map = adopted.y_map  # the model's labels → the family's (classes_ → 0/1)
         model_ = GLM(family=family.name, l2=l2, fit_intercept=adopted.fit_intercept)
-        model_._set_params(theta, Xa.shape[1], adopted.fit_intercept, family, l2)
+        model_._set_params(theta, design.n_features, adopted.fit_intercept, family, l2)
         if adopted.feature_names is not None:
             model_.feature_names_in_ = adopted.feature_names
         self.model_ = model_
@@ -216,9 +231,11 @@ class Attributor:
         if pipe is not None:
             self.feature_names_in_ = pipe.feature_names_in
         out_names = adopted.feature_names if pipe is None else pipe.feature_names_out
-        self.param_names_ = param_names(out_names, Xa.shape[1], adopted.fit_intercept)
+        self.param_names_ = param_names(out_names, design.n_features, adopted.fit_intercept)
         loss.solver = choice.name  # refits (retrain) factorise as the effects do
         state_class = KernelState if choice.name == "kernel" else FittedState
+        if fit_exact is not exact_fit:
+            state_class = api.DaskFittedState
         self._state = state_class(loss, theta, res.hessian, res.factor, res.eta)
         factor = self._state.factor
         self.condition_number_ = factor.condition_estimate()
@@ -391,7 +408,9 @@ class Attributor:
     def _newton_done(self, record, out, sizes, what):
         """``out`` unchanged; after a ``newton`` call, :attr:`newton_info_` set and sets that did
         not contract warned about."""
-        if record is not None:
+        if record is not None and any_dask(out):  # lazy per-row output: no n-sized record
+            self.newton_info_ = None
+        elif record is not None:
             self.newton_info_ = record.info(out, sizes)
             warn_not_contracting(self.newton_info_, what)
         return out

@@ -87,6 +87,10 @@ class FittedState:
         H at θ̂ and its Cholesky factor when the fit already has them (``NewtonResult``).
     """
 
+    #: Training-row numbers of this state's rows, for messages, when it holds a subset of them
+    #: (the rows of some removal sets gathered from a Dask design); None: rows 0..n-1.
+    row_ids: np.ndarray | None = None
+
     #: The solver whose factor this state works with (see leaveout.solvers).
     solver = "primal"
 
@@ -103,6 +107,10 @@ class FittedState:
             hessian, factor = hessian_factor(loss, theta, self.eta, self.solver)
         self.H = hessian
         self.factor = factor
+
+    def _names(self, idx) -> str:
+        idx = np.asarray(idx, dtype=np.intp)
+        return _names(idx if self.row_ids is None else self.row_ids[idx])
 
     def solved_rows(self, T: np.ndarray) -> np.ndarray:
         """H⁻¹x̃_i for the rows T, as an array of shape (len(T), n_params).
@@ -140,18 +148,22 @@ class FittedState:
             keep = np.zeros_like(singular)
             keep[rows] = True
             singular, near = singular & keep, near & keep
-        if singular.any():
+        self.warn_high_leverage(np.flatnonzero(singular), np.flatnonzero(near))
+        return scale
+
+    def warn_high_leverage(self, singular: np.ndarray, near: np.ndarray) -> None:
+        """Warn about rows whose removal is singular (1 − h ≤ SINGULAR_GAP) or nearly so."""
+        if singular.size:
             warn(
-                f"Removing training row(s) {_names(np.flatnonzero(singular))} makes the problem "
+                f"Removing training row(s) {self._names(singular)} makes the problem "
                 f"singular (leverage 1: each alone determines a direction of the parameters). "
                 f"Their rif/newton effects are undefined and returned as NaN; use l2 > 0 to make "
                 f"them finite.", HighLeverageWarning)
-        if near.any():
+        if near.size:
             warn(
-                f"Training row(s) {_names(np.flatnonzero(near))} have leverage within {WARN_GAP:g} "
+                f"Training row(s) {self._names(near)} have leverage within {WARN_GAP:g} "
                 f"of 1: removing one nearly makes the problem singular, so its rif/newton effect "
                 f"is large and sensitive to rounding.", HighLeverageWarning)
-        return scale
 
     # -- one row at a time ----------------------------------------------------------------------
     def per_row(self, method: str, checkpoint=None, refine=None) -> np.ndarray:
@@ -300,12 +312,17 @@ class FittedState:
                 bad |= M
         if bad.any():
             out[bad] = np.nan
+            self.warn_degenerate_rows(np.flatnonzero(bad))
+        return out
+
+    def warn_degenerate_rows(self, bad: np.ndarray) -> None:
+        """Warn that removing each of the rows ``bad`` alone leaves no finite optimum."""
+        if bad.size:
             warn(
-                f"Removing training row(s) {_names(np.flatnonzero(bad))} alone leaves data with "
+                f"Removing training row(s) {self._names(bad)} alone leaves data with "
                 f"no finite optimum (the only row of positive weight or of its class, or the only "
                 f"positive count): "
                 f"their effects are infinite and returned as NaN.", DegenerateRemovalWarning)
-        return out
 
     # -- sets ---------------------------------------------------------------------------------
     def sets(self, method: str, sets: list[np.ndarray], checkpoint=None,
@@ -331,7 +348,8 @@ class FittedState:
             if self._degenerate(T):
                 out[k] = np.nan
                 warn(
-                    f"Removing set {k} (rows {_names(T)}) leaves data with no finite optimum "
+                    f"Removing set {k} (rows {self._names(T)}) leaves data with no finite "
+                    f"optimum "
                     f"(no row of positive weight, one class only, or only zero counts): the "
                     f"exact change is infinite, so its {method} effect is returned as NaN.",
                     DegenerateRemovalWarning)
@@ -408,7 +426,8 @@ class FittedState:
 
     def _singular_set(self, T: np.ndarray, k: int) -> np.ndarray:
         warn(
-            f"Removing set {k} (rows {_names(T)}) makes the Hessian singular: the retained "
+            f"Removing set {k} (rows {self._names(T)}) makes the Hessian singular: the "
+            f"retained "
             f"data do not determine the parameters. Its newton effect is returned as NaN.",
             HighLeverageWarning)
         return np.full(self.design.n_params, np.nan)
@@ -487,7 +506,7 @@ class FittedState:
 
     def _failed_refit(self, T: np.ndarray, k: int, failure: str) -> np.ndarray:
         warn(
-            f"Retraining without set {k} (rows {_names(T)}) has no unique finite optimum "
+            f"Retraining without set {k} (rows {self._names(T)}) has no unique finite optimum "
             f"({failure}); its retrain effect is returned as NaN.", HighLeverageWarning)
         return np.full(self.design.n_params, np.nan)
 

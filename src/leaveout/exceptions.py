@@ -55,6 +55,11 @@ class SingularHessianError(ValueError):
     """The Hessian of the objective is singular: the optimum is not unique."""
 
 
+class DaskClusterError(RuntimeError):
+    """The Dask cluster went away (scheduler unreachable, no workers left, workers dying)
+    while leaveout waited for a result; nothing was returned."""
+
+
 class ProblemTooLargeError(ValueError, MemoryError):
     """The chosen computation would need more memory than is available (or an output too large
     to return); the message gives the estimate and the alternative.  A ``ValueError`` (a choice
