@@ -45,8 +45,9 @@ from scipy.linalg import lapack
 from ._warn import warn
 from .exceptions import NewtonStepsWarning
 
-#: Default relative tolerance: stop once ‖update‖ ≤ tol · ‖Δ‖.
-DEFAULT_TOL = 1e-10
+#: Default relative tolerance: stop once ‖step‖ ≤ tol · ‖Δ‖ (six significant digits of Δθ,
+#: far below any estimator's or data's error; ``tol=0`` runs every step).
+DEFAULT_TOL = 1e-6
 #: Secant pairs kept by the limited-memory BFGS correction of the chord step (0: plain chord).
 MEMORY = 10
 #: Rows whose H⁻¹x̃_i per-row refinement solves for at once.
