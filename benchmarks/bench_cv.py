@@ -27,8 +27,8 @@ benchmark's λ timed in the same run.
   the Jacobian X̃H⁻¹X̃ᵀ·diag(−∂²ℓ/∂y∂η) as an operator on the fit's Cholesky factor (its own
   scikit-learn adapter ignores the intercept and fails with the installed torch-linops 0.2, so
   the operator is written here; that it is the right one is checked by RandALO's own exact ALO
-  ``evaluate_alo``, which must equal GLMCV's risk).  Needs ``pip install randalo cvxpy``
-  (and torch); benchmark-only dependencies, not in any extra of leaveout.
+  ``evaluate_alo``, which must equal GLMCV's risk).  Needs ``pip install ".[randalo]"`` (randalo,
+  cvxpy) and torch (``pip install torch==2.13.0``, CPU build); benchmark-only dependencies.
 - ``oracle``: the λ of smallest test loss on the path (not available in practice).
 """
 

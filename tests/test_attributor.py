@@ -150,9 +150,20 @@ def test_polish_warning_for_an_early_stopped_sklearn_model():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = lm.LogisticRegression(max_iter=1, tol=1e-1).fit(X, y)
+    # Moved by ≈ 0.36 (relative): more than POLISH_ERROR = 0.1, so it is not taken as a polish.
+    with pytest.raises(leaveout.ModelMismatchError, match="refit_ok=True"):
+        leaveout.Attributor(est, X, y)
     with pytest.warns(leaveout.PolishWarning, match="stopped early"):
-        att = leaveout.Attributor(est, X, y)
-    assert att.polish_shift_ > 1e-4
+        att = leaveout.Attributor(est, X, y, refit_ok=True)
+    assert att.polish_shift_ > 0.1
+    np.testing.assert_allclose(att.params_, leaveout.fit(X, y, l2=1.0).params_, rtol=1e-8)
+    # A smaller shift (3 iterations: ≈ 0.013) still only warns.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est3 = lm.LogisticRegression(max_iter=3, tol=1e-4).fit(X, y)
+    with pytest.warns(leaveout.PolishWarning, match="stopped early"):
+        att3 = leaveout.Attributor(est3, X, y)
+    assert 1e-4 < att3.polish_shift_ < 0.1
 
 
 def test_class_weight_becomes_sample_weight():

@@ -163,3 +163,32 @@ def test_smallest_removal_needs_a_scalar_target():
     # one query row without reduce is scalar enough
     res = att.smallest_removal(targets.linear_predictor(X[:1]), max_rows=3)
     assert res.size <= 3
+
+
+def test_ols_audit_like_zaminfluence():
+    """Least squares with l2 = 0 (an adopted LinearRegression), the AMIP setting: the set's
+    closed-form refit (np.linalg.lstsq) flips the slope, no larger than the IF-ranked prefix."""
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(5)
+    n = 120
+    X = rng.normal(size=(n, 3))
+    y = 0.3 * X[:, 0] + X[:, 1] + rng.standard_t(3, size=n)
+    att = leaveout.Attributor(LinearRegression().fit(X, y), X, y)
+    res = att.smallest_removal(targets.coefficient(0), max_rows=30)
+    assert res.flipped
+
+    def slope_without(rows):
+        keep = np.setdiff1d(np.arange(n), rows)
+        A = np.column_stack([X[keep], np.ones(keep.size)])
+        return np.linalg.lstsq(A, y[keep], rcond=None)[0][0]
+
+    b0 = slope_without([])
+    assert np.sign(slope_without(res.rows)) == -np.sign(b0)
+    A = np.column_stack([X, np.ones(n)])
+    e = y - A @ np.linalg.lstsq(A, y, rcond=None)[0]
+    if_effect = -(np.linalg.solve(A.T @ A, A.T) * e)[0]       # Δβ_0 = H⁻¹ g_i, g_i = −e_i x̃_i
+    order = np.argsort(np.sign(b0) * if_effect, kind="stable")
+    smallest_if = next(k for k in range(1, n + 1)
+                       if np.sign(slope_without(order[:k])) == -np.sign(b0))
+    assert res.size <= smallest_if

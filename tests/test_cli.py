@@ -37,6 +37,26 @@ def test_no_command_prints_help(capsys):
     assert "demo" in capsys.readouterr().out
 
 
+def test_bench_progress_bars_follow_the_sets(monkeypatch, tmp_path, capsys):
+    """The callback the CLI gives run_bench draws one bar per dataset up to its total."""
+    pytest.importorskip("tqdm")
+    from leaveout import _cli_app
+    from leaveout.bench import runner
+
+    bars = []
+
+    def fake(out, cfg, *, progress):
+        for done in (1, 2, 3):
+            progress("breast_cancer", done, 3)
+        bars.append(progress.bar.n if progress.bar is not None else None)
+        progress("grants", 1, 5)
+
+    monkeypatch.setattr(runner, "run_bench", fake)
+    monkeypatch.setattr(_cli_app.sys.stderr, "isatty", lambda: True, raising=False)
+    assert main(["bench", "--out", str(tmp_path)]) == 0
+    assert bars == [3]
+
+
 def test_console_script_is_installed():
     out = subprocess.run([sys.executable, "-m", "leaveout.cli", "--version"], capture_output=True,
                          text=True, check=True)
@@ -55,7 +75,8 @@ def recorded(monkeypatch):
     from leaveout.bench import poisoning, report, runner
 
     calls = {}
-    monkeypatch.setattr(runner, "run_bench", lambda out, cfg: calls.setdefault("accuracy", cfg))
+    monkeypatch.setattr(runner, "run_bench",
+                        lambda out, cfg, **kw: calls.setdefault("accuracy", cfg))
     monkeypatch.setattr(poisoning, "run_poisoning",
                         lambda out, **kw: calls.setdefault("poisoning", kw))
     monkeypatch.setattr(report, "rewrite_report", lambda out: None)
@@ -119,7 +140,7 @@ def test_datasets_names_are_stripped(recorded, tmp_path):
 def test_os_errors_and_interrupts_are_one_line(monkeypatch, tmp_path, capsys, exc, expect, code):
     from leaveout.bench import runner
 
-    def fail(out, cfg):
+    def fail(out, cfg, **kw):
         raise exc
 
     monkeypatch.setattr(runner, "run_bench", fail)
@@ -135,3 +156,18 @@ def test_unwritable_out_is_one_line_error(capsys):
     err = capsys.readouterr().err
     assert err.startswith("leaveout: error: cannot write to /proc/leaveout-test")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_without_click_the_command_says_what_to_install(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "click", None)  # import click raises ImportError
+    assert main(["demo"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        'leaveout: error: the command line needs click: pip install "leaveout[cli]"')
+
+
+def test_importing_leaveout_does_not_import_click_or_pandas():
+    code = ("import sys, leaveout, leaveout.cli; "
+            "print(sorted(m for m in ('click', 'pandas', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"

@@ -196,11 +196,14 @@ ATT = ["attribute", "{d}/train.csv", "--target", "bought", "--query", "{d}/query
     (["effect", "{d}/train.csv", "--target", "spend", "--drop", "bought,uid",
       "--where", "age > 1000"], "selects no training row"),
     (["report", "{d}/train.csv", "--target", "spend"], "Missing option '--out'"),
+    (["attribute", "{d}/dup.csv", "--target", "y", "--query", "{d}/dup.csv"],
+     "duplicated column names ['x']"),
 ])
 def test_user_mistakes_exit_2_with_one_line(files, capsys, args, excerpt):
     d, _, _ = files
     (d / "missing.csv").write_text("x,y\n1,2\n,3\n4,5\n")
     (d / "binary.csv").write_bytes(b"\x00\x01\x02garbage")
+    (d / "dup.csv").write_text("x,x,y\n1,2,3\n4,5,6\n")
     (d / "bad.parquet").write_bytes(b"PAR1 this is not parquet PAR1")
     rc, out, err = _run([a.format(d=d) for a in args], capsys)
     assert rc == 2, err
@@ -240,3 +243,27 @@ def test_outputs_are_written_atomically(files, capsys, monkeypatch):
     assert rc == 1 and "No space left on device" in err
     assert out.read_text() == "previous"
     assert not [p for p in d.iterdir() if p.name.startswith(".atomic.csv")]
+
+
+def test_attribute_at_l2_zero_drops_a_baseline_level(files, capsys):
+    """l2 = 0: one level per categorical is the baseline (a full coding next to the intercept is
+    singular); the effects on linear predictors are those of any full-rank coding — here
+    pandas.get_dummies(drop_first=True) and exact least-squares leave-one-out by NumPy."""
+    d, train, query = files
+    out = d / "l2zero.csv"
+    rc, _, err = _run(["attribute", d / "train.csv", "--target", "spend", "--l2", "0",
+                       "--drop", "bought", "--id", "uid", "--query", d / "query.csv",
+                       "--top", 5, "--out", out], capsys)
+    assert rc == 0, err
+    assert "one-hot 'city': city=Oslo, city=Rome ('Lima' is the baseline, l2 = 0)" in err
+    cols = ["age", "score", "city", "source"]
+    X = pd.get_dummies(train[cols], drop_first=True, dtype=float).to_numpy()
+    Xq = pd.get_dummies(query[cols], drop_first=True, dtype=float).to_numpy()
+    ref = Reference(X, train["spend"].to_numpy(float), "squared", l2=0.0)
+    E = ref.effects_rows("retrain") @ np.c_[Xq, np.ones(len(Xq))].T  # exact LOO
+    table = pd.read_csv(out)
+    for j, qid in enumerate(query["uid"]):
+        rows = table[table["query"] == qid]
+        order = np.argsort(-np.abs(E[:, j]), kind="stable")[:5]
+        assert rows["train"].tolist() == train["uid"].iloc[order].tolist()
+        np.testing.assert_allclose(rows["effect"], E[order, j], rtol=1e-6, atol=1e-10)

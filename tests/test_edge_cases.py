@@ -330,8 +330,9 @@ ATTRIBUTOR_CASES = [
           "Retraining without set 0 (rows 0) has no unique finite optimum",
           att_of(X_LEV1, YS, family="squared", l2=0.0,
                  then=lambda a: a.effects("retrain", remove=[0])), nan=True, check=all_nan),
-    warns("att-data-not-the-fit-data", PolishWarning, "was it fitted on other data?",
-          lambda: leaveout.Attributor(leaveout.fit(X, Y), X + 1.0, Y)),
+    raises("att-data-not-the-fit-data", leaveout.ModelMismatchError,
+           "does not look fitted on these X, y, sample_weight",
+           lambda: leaveout.Attributor(leaveout.fit(X, Y), X + 1.0, Y)),
     raises("att-mismatched-width", ValueError,
            "X has 6 features, but the leaveout.GLM was fitted with 3",
            lambda: leaveout.Attributor(leaveout.fit(X, Y), np.hstack([X, X]), Y)),
@@ -348,8 +349,9 @@ ATTRIBUTOR_CASES = [
 ]
 
 SKLEARN_CASES = [
-    warns("sk-unconverged-logistic", PolishWarning, "It had probably stopped early",
-          sk(lambda: lm.LogisticRegression(max_iter=1))),
+    raises("sk-unconverged-logistic", leaveout.ModelMismatchError,
+           "if it stopped early, refit it with a larger max_iter",
+           sk(lambda: lm.LogisticRegression(max_iter=1))),
     raises("sk-l1-logistic", TypeError, "with an L1 component",
            sk(lambda: lm.LogisticRegression(l1_ratio=1.0, solver="liblinear"))),
     raises("sk-elasticnet-logistic", TypeError, "with an L1 component",
@@ -585,10 +587,11 @@ CONSISTENCY_CASES = [
            lambda: leaveout.Attributor(_ridge_with_alpha(-1.0), X, YS)),
     fine("att-glm-params-changed-after-fit", lambda: leaveout.Attributor(changed_after_fit(), X, Y),
          check=close_to(lambda: leaveout.Attributor(leaveout.fit(X, Y), X, Y))),
-    warns("att-nan-params", PolishWarning, "contain NaN or inf; it was refitted from scratch",
-          lambda: leaveout.Attributor(nan_params_model(), X, Y)),
+    warns("att-nan-params", PolishWarning, "contain NaN or inf, so it cannot be polished",
+          lambda: leaveout.Attributor(nan_params_model(), X, Y, refit_ok=True)),
     warns("att-adopted-on-rescaled-X", PolishWarning, "was it fitted on other data?",
-          lambda: leaveout.Attributor(leaveout.fit(X, YP, family="poisson"), X * 100, YP)),
+          lambda: leaveout.Attributor(leaveout.fit(X, YP, family="poisson"), X * 100, YP,
+                                      refit_ok=True)),
     raises("fit-warm-start-nonfinite", ValueError, "warm_start must be finite",
            lambda: leaveout.GLM().fit(X, Y, warm_start=np.full(4, np.inf))),
     raises("fit-warm-start-complex", TypeError, "warm_start must be an array of 4 floats",
@@ -619,6 +622,81 @@ CONSISTENCY_CASES = [
            "sample_weight and X are pandas objects with different row indexes",
            lambda: leaveout.Attributor(leaveout.fit(DF, Y), DF, pd.Series(Y, index=DF.index),
                                        sample_weight=pd.Series(1.0, index=DF.index + 1))),
+]
+
+
+# -- Dask inputs (docs/edge-cases.md, "Dask inputs"); dask is imported only when a case runs --
+def _dask(a, chunks=10):
+    da = pytest.importorskip("dask.array")
+    return da.from_array(a, chunks=(chunks,) + a.shape[1:])
+
+
+def dask_fit(X_=X, y=Y, *, x_chunks=None, y_chunks=10, **kw):
+    def call():
+        Xd = _dask(X_) if x_chunks is None else _dask(X_).rechunk(x_chunks)
+        return leaveout.fit(Xd, _dask(y, y_chunks) if y is not None else None, **kw)
+    return call
+
+
+def _dask_unknown_chunks():
+    Xd, yd = _dask(X), _dask(Y)
+    keep = Xd[:, 0] > -100.0  # every row, but Dask cannot know how many
+    return leaveout.fit(Xd[keep], yd[keep])
+
+
+def _dask_att(**kw):
+    Xd, yd = _dask(X), _dask(Y)
+    return leaveout.Attributor(leaveout.fit(Xd, yd), Xd, yd).effects("retrain", **kw)
+
+
+def _dask_balanced():
+    est = lm.LogisticRegression(class_weight="balanced").fit(X, Y)
+    return leaveout.Attributor(est, _dask(X), _dask(Y))
+
+
+def _dask_zero_weight_block():
+    w = np.ones(40)
+    w[10:20] = 0.0
+    return leaveout.Attributor(leaveout.fit(X, Y, sample_weight=w), _dask(X), _dask(Y),
+                               sample_weight=_dask(w))
+
+
+def _dask_numpy_y():
+    return leaveout.fit(_dask(X), Y)
+
+
+def _with_nan(a, i, j=None):
+    a = a.copy()
+    a[i if j is None else (i, j)] = np.nan
+    return a
+
+
+DASK_CASES = [
+    raises("dask-x-chunked-by-features", ValueError, "X = X.rechunk({1: -1})",
+           dask_fit(x_chunks=(10, 2))),
+    raises("dask-unknown-chunk-sizes", ValueError, "Call X.compute_chunk_sizes() first",
+           _dask_unknown_chunks),
+    raises("dask-y-chunks-not-aligned", ValueError, "do not line up with X's row chunks",
+           dask_fit(y_chunks=15)),
+    raises("dask-object-X", TypeError, "X is a Dask array of dtype object",
+           dask_fit(X.astype(object))),
+    raises("dask-object-y", TypeError, "y is a Dask array of dtype object",
+           dask_fit(y=Y.astype(object))),
+    raises("dask-nan-in-a-block", ValueError,
+           "In X's Dask block of rows 20 to 29; positions in the message count from row 20: X "
+           "contains 1 non-finite", dask_fit(_with_nan(X, 25, 1))),
+    raises("dask-label-outside-domain", ValueError, "In y's Dask block of rows 30 to 39",
+           dask_fit(y=np.where(np.arange(40) == 33, 2.0, Y))),
+    raises("dask-one-class", ConvergenceError, "Every label (with positive weight) is 0",
+           dask_fit(y=np.zeros(40))),
+    raises("dask-balanced-class-weight", ValueError,
+           "class_weight='balanced' needs the class totals", _dask_balanced),
+    raises("dask-retrain-checkpoint", ValueError, "checkpoint is not supported for Dask designs",
+           lambda: _dask_att(remove=[[1]], checkpoint="refits")),
+    fine("dask-zero-weight-block", _dask_zero_weight_block),
+    fine("dask-numpy-y", _dask_numpy_y,
+         check=lambda m: np.testing.assert_allclose(m.params_, leaveout.fit(X, Y).params_,
+                                                    rtol=1e-12)),
 ]
 
 
@@ -786,7 +864,46 @@ def _sklearn_on_sparse():
     return leaveout.Attributor(est, Xs, Y)
 
 
+def _with_memory_limit(limit, call):
+    """Run ``call`` with leaveout.solvers.MEMORY_LIMIT set to ``limit`` bytes."""
+    def run():
+        from leaveout import solvers
+        old = solvers.MEMORY_LIMIT
+        solvers.MEMORY_LIMIT = limit
+        try:
+            return call()
+        finally:
+            solvers.MEMORY_LIMIT = old
+    return run
+
+
+def _wide():
+    rng = np.random.default_rng(2)
+    Xw = _sp().random(30, 900, density=0.05, random_state=rng, format="csr")
+    return Xw, (rng.random(30) < 0.5).astype(float)
+
+
+def _wide_att(**kw):
+    Xw, yw = _wide()
+    return leaveout.Attributor(leaveout.fit(Xw, yw), Xw, yw, **kw)
+
+
 SPARSE_CASES = [
+    fine("sparse-wide-kernel-form", lambda: _wide_att(),
+         check=lambda att: np.testing.assert_equal(att.solver_, "kernel")),
+    raises("solver-kernel-l2-0", ValueError, "solver='kernel' needs l2 > 0",
+           fit(X, YS, family="squared", l2=0.0, solver="kernel")),
+    raises("solver-unknown", ValueError, "The 'solver' parameter of fit must be one of",
+           fit(solver="dense")),
+    raises("att-solver-unknown", ValueError,
+           "The 'solver' parameter of Attributor must be one of",
+           lambda: leaveout.Attributor(leaveout.fit(X, Y), X, Y, solver="cg")),
+    raises("solver-primal-too-large", leaveout.ProblemTooLargeError,
+           "The primal form for n=30 rows and p=901 parameters needs",
+           _with_memory_limit(4 << 20, lambda: _wide_att(solver="primal"))),
+    raises("eff-all-rows-too-large", leaveout.ProblemTooLargeError,
+           "Ask for the effects on a target instead",
+           _with_memory_limit(200_000, lambda: _wide_att().effects("rif"))),
     fine("sparse-csr-X", fit(_sp().csr_matrix(X)), check=close_to(fit())),
     fine("sparse-csc-X", fit(_sp().csc_matrix(X)), check=close_to(fit())),
     fine("sparse-coo-X", fit(_sp().coo_matrix(X)), check=close_to(fit())),
@@ -980,6 +1097,28 @@ TRUST_CASES = [
            eff("rif", remove=["row5"])),
     raises("rows-by-unknown", ValueError, "by must be None, 'position' or 'label'",
            eff("rif", remove=[1], by="index")),
+    raises("att-nan-params-no-refit-ok", leaveout.ModelMismatchError,
+           "pass refit_ok=True", lambda: leaveout.Attributor(nan_params_model(), X, Y)),
+    raises("att-fitted-on-rescaled-X", leaveout.ModelMismatchError,
+           "does not look fitted on these X, y, sample_weight",
+           lambda: leaveout.Attributor(leaveout.fit(X * 10, Y), X, Y)),
+    warns("att-fitted-on-rescaled-X-refit-ok", PolishWarning, "was it fitted on other data?",
+          lambda: leaveout.Attributor(leaveout.fit(X * 10, Y), X, Y, refit_ok=True)),
+    warns("sk-slightly-unconverged-logistic", PolishWarning, "It had probably stopped early",
+          sk(lambda: lm.LogisticRegression(max_iter=3, tol=1e-4))),
+    raises("att-refit-ok-not-bool", TypeError,
+           "The 'refit_ok' parameter of Attributor must be a bool",
+           lambda: leaveout.Attributor(leaveout.fit(X, Y), X, Y, refit_ok="yes")),
+    raises("retrain-n-jobs-zero", ValueError, "n_jobs must be None, a positive int",
+           eff("retrain", remove=[[1], [2]], n_jobs=0)),
+    raises("retrain-progress-not-bool", TypeError, "progress must be None",
+           lambda: base_att().retrain([1], progress="yes")),
+    raises("eff-n-jobs-with-rif", ValueError,
+           "progress and n_jobs apply to method='retrain' only", eff("rif", n_jobs=2)),
+    fine("retrain-progress-off-n-jobs-1",
+         eff("retrain", remove=[[1], [2]], progress=False, n_jobs=1),
+         lambda r: np.testing.assert_array_equal(
+             r, base_att().effects("retrain", remove=[[1], [2]]))),
     raises("rows-bool-series-misaligned", ValueError,
            "is a boolean Series whose index is not X's row index",
            labelled("rif", remove=pd.Series([True] * 5))),
@@ -987,7 +1126,7 @@ TRUST_CASES = [
 
 CASES = (FIT_CASES + ATTRIBUTOR_CASES + SKLEARN_CASES + EFFECTS_CASES
          + VALIDATION_HARDENING_CASES + CONSISTENCY_CASES + PIPELINE_CASES
-         + ANSWERS_CASES + NEWTON_STEPS_CASES + TRUST_CASES + SPARSE_CASES)
+         + ANSWERS_CASES + NEWTON_STEPS_CASES + TRUST_CASES + SPARSE_CASES + DASK_CASES)
 IDS = [c.id for c in CASES]
 
 

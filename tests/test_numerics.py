@@ -59,11 +59,13 @@ def test_two_runs_are_bit_for_bit_identical(family):
 
 
 @pytest.mark.parametrize("family", sorted(leaveout.FAMILIES))
-def test_results_do_not_depend_on_blas_threads(family):
+@pytest.mark.parametrize("shape", [(4500, 30), (4000, 70)])
+def test_results_do_not_depend_on_blas_threads(family, shape):
     # Bit for bit: leaveout runs BLAS on one thread and parallelises over fixed row chunks
     # (leaveout._threads). n > CHUNK_ROWS, so there are several chunks; big enough for BLAS
-    # to split the products over threads if it were allowed to.
-    X, y, sw, Xq, yq = _problem(family, n=4500, p=30)
+    # to split the products over threads if it were allowed to.  (4000, 70) is fitted by
+    # L-BFGS on fused sweeps first (leaveout.fitting.minimise), (4500, 30) by Newton alone.
+    X, y, sw, Xq, yq = _problem(family, n=shape[0], p=shape[1])
     with threadpoolctl.threadpool_limits(limits=2):
         double = _everything(X, y, family, sw, Xq, yq)
     with threadpoolctl.threadpool_limits(limits=1):

@@ -181,3 +181,14 @@ def test_squared_newton_is_retrain_for_any_set(problem, data):
 def test_squared_single_row_rif_is_retrain(problem):
     a = attributor(*problem)
     close(a.effects("rif"), a.effects("retrain"), rtol=1e-9)
+
+
+def test_property_tests_are_derandomised_by_default():
+    # conftest.py loads the "ci" profile: the same examples on every run, no example database
+    # (LEAVEOUT_HYPOTHESIS_PROFILE=explore draws random ones, by hand).
+    import os
+
+    if os.environ.get("LEAVEOUT_HYPOTHESIS_PROFILE", "ci") != "ci":
+        pytest.skip("another hypothesis profile was asked for")
+    assert FAST.derandomize and FAST.database is None and FAST.max_examples == 30
+    assert settings.default.derandomize

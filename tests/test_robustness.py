@@ -63,8 +63,10 @@ def test_tiny_penalty_on_separable_data_converges_and_polish_agrees(l2):
 def test_adopting_a_model_on_rescaled_features_refits_from_scratch(family, scale):
     X, y = make_data(family, n=80, p=3, seed=1)
     m = leaveout.fit(X, y, family=family)
+    with pytest.raises(leaveout.ModelMismatchError, match="does not look fitted"):
+        leaveout.Attributor(m, X * scale, y)
     with pytest.warns(PolishWarning, match="fitted on other data"):
-        att = leaveout.Attributor(m, X * scale, y)
+        att = leaveout.Attributor(m, X * scale, y, refit_ok=True)
     direct = leaveout.fit(X * scale, y, family=family)
     np.testing.assert_allclose(att.params_, direct.params_, rtol=1e-8)
 
@@ -167,8 +169,10 @@ def test_nan_params_in_evaluate_and_nan_adopted_params():
     with pytest.raises(ValueError, match="params contains NaN or inf"):
         att.evaluate(T.prediction(X[:2]), params=np.full(4, np.nan))
     m.params_ = np.full(4, np.nan)
-    with pytest.warns(PolishWarning, match="contain NaN or inf; it was refitted from scratch"):
-        att2 = leaveout.Attributor(m, X, y)
+    with pytest.raises(leaveout.ModelMismatchError, match="contain NaN or inf"):
+        leaveout.Attributor(m, X, y)
+    with pytest.warns(PolishWarning, match="contain NaN or inf, so it cannot be polished"):
+        att2 = leaveout.Attributor(m, X, y, refit_ok=True)
     assert att2.polish_shift_ == np.inf
     np.testing.assert_allclose(att2.params_, att.params_, rtol=1e-10)
 

@@ -9,10 +9,12 @@ from .cv import GLMCV
 from .estimators import METHODS
 from .exceptions import (
     ConvergenceError,
+    DaskClusterError,
     DegenerateRemovalWarning,
     HighLeverageWarning,
     IllConditionedWarning,
     LeaveoutWarning,
+    ModelMismatchError,
     NewtonStepsWarning,
     PolishWarning,
     ProblemTooLargeError,
@@ -27,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Attributor",
     "ConvergenceError",
+    "DaskClusterError",
     "DegenerateRemovalWarning",
     "FAMILIES",
     "GLM",
@@ -35,6 +38,7 @@ __all__ = [
     "IllConditionedWarning",
     "LeaveoutWarning",
     "METHODS",
+    "ModelMismatchError",
     "NewtonStepsWarning",
     "PolishWarning",
     "ProblemTooLargeError",

@@ -83,6 +83,34 @@ def say(ctx_quiet: bool, text: str = "") -> None:
         click.echo(text)
 
 
+class _JobBars:
+    """``progress(job_name, done, total)`` of the benchmark as one tqdm bar per dataset (on a
+    terminal; nothing with --quiet or without tqdm)."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.name, self.bar = quiet, None, None
+
+    def __call__(self, name, done, total):
+        if self.quiet:
+            return
+        if name != self.name:
+            self.close()
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                return
+            self.name = name
+            self.bar = tqdm(total=total, desc=f"{name}: sets", file=sys.stderr, disable=None,
+                            leave=False)
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+        self.name = self.bar = None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"],
                                "max_content_width": 100},
              no_args_is_help=True)
@@ -170,7 +198,11 @@ def bench(study, quick, datasets, out, n_jobs, no_sweeps, seed, cache_dir, quiet
     if cfg is not None:
         from .bench.runner import run_bench
 
-        run_bench(out, cfg)
+        bars = _JobBars(quiet)
+        try:
+            run_bench(out, cfg, progress=bars)
+        finally:
+            bars.close()
         say(quiet, f"accuracy study written to {out}/ (results.csv, summary.csv, results.md, "
                    f"figures); rerun the same command to resume an interrupted run")
     if study in ("poisoning", "all"):
@@ -228,8 +260,8 @@ def run(argv=None) -> int:
             try:
                 rv = app.main(args=args, prog_name="leaveout", standalone_mode=False)
             finally:
-                for w in caught:  # each warning on one line (they say what to distrust)
-                    click.echo(f"leaveout: warning: {_one_line(w.message)}", err=True)
+                for text in dict.fromkeys(_one_line(w.message) for w in caught):
+                    click.echo(f"leaveout: warning: {text}", err=True)  # once, on one line
                 caught.clear()
         except click.exceptions.NoArgsIsHelpError as exc:
             click.echo(exc.format_message())

@@ -45,6 +45,10 @@ class LinearLoss:
     def eta(self, theta: np.ndarray) -> np.ndarray:
         return self.design.matvec(theta)
 
+    def initial_intercept(self) -> float:
+        """The intercept of the cold start (the family's, from y and the weights)."""
+        return self.family.initial_intercept(self.y, self.weights)
+
     def objective(self, theta: np.ndarray, eta: np.ndarray | None = None) -> float:
         if eta is None:
             eta = self.eta(theta)

@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _validation as v
+from ._dask import any_dask
 from .designs import make_design
 from ._features import check_feature_names, check_same_rows, feature_names, query_labels
 from ._frames import effects_frame, param_names, top_frame
@@ -16,19 +17,19 @@ from ._indices import RowLabels, check_by
 from ._linear import LinearLoss
 from ._threads import reproducible
 from ._pipeline import FixedTransform, is_pipeline
+from ._refits import check_n_jobs, check_progress
+from ._polish import POLISH_ERROR, POLISH_WARN, check_polish  # noqa: F401 (re-exported)
 from ._refine import Refinement, check_steps_tol, warn_not_contracting
 from ._warn import warn
 from .adapters import adopt
 from .estimators import METHODS, FittedState, KernelState
-from .exceptions import IllConditionedWarning, PolishWarning, SingularHessianError
+from .exceptions import IllConditionedWarning, SingularHessianError
 from .fitting import GLM, NewtonResult, exact_fit
 from .solvers import SOLVERS, choose
 from .targets import Coefficient, Target
 
 logger = logging.getLogger(__name__)
 
-#: Relative parameter change by the polish above which a PolishWarning is emitted.
-POLISH_WARN = 1e-4
 #: Condition-number estimate of H above which an IllConditionedWarning is emitted.
 COND_WARN = 1e12
 
@@ -52,6 +53,14 @@ def _private(validated: np.ndarray, given, copy: bool) -> np.ndarray:
     if not foreign:
         validated.flags.writeable = False
     return validated
+
+
+def _check_n_features(n_features: int, adopted) -> None:
+    if n_features != adopted.n_features:
+        raise ValueError(
+            f"X has {n_features} features, but the {adopted.source} was fitted with "
+            f"{adopted.n_features}. Pass the training X the model was fitted on."
+        )
 
 
 class Attributor:
@@ -83,6 +92,12 @@ class Attributor:
         ("primal") or the bordered (n+1) × (n+1) kernel form ("kernel", needs l2 > 0; nothing
         p × p is formed).  "auto" takes the primal form while p ≤ n or p ≤ 500 and otherwise
         the cheaper one.  Both give the same effects to rounding.
+    refit_ok : bool, default=False
+        A model that polishing moves by more than 0.1 (relative, :attr:`polish_shift_`) does
+        not look fitted on these X, y, sample_weight (other data, rescaled columns, a solver
+        stopped far from its optimum): that raises :class:`~leaveout.ModelMismatchError`.
+        ``refit_ok=True`` attributes the refitted optimum instead, with a ``PolishWarning``.
+        Shifts between 1e-4 and 0.1 always only warn.
 
     Attributes
     ----------
@@ -102,7 +117,9 @@ class Attributor:
         columns, not for badly scaled ones; an ``IllConditionedWarning`` is raised above 1e12.
     polish_shift_ : float
         ‖θ̂ − θ₀‖ / max(‖θ₀‖, tiny): how far polishing moved the adopted parameters (inf when
-        they were not finite and the model was refitted from scratch).
+        they were not finite and the model was refitted from scratch).  Above 1e-4 a
+        ``PolishWarning``; above 0.1 (``POLISH_ERROR``) a ``ModelMismatchError`` unless
+        ``refit_ok=True``.
     solver_, solver_reason_ : str
         The solver used ("primal" or "kernel") and why it was chosen (also logged, INFO).
     newton_info_ : NewtonInfo
@@ -133,8 +150,9 @@ class Attributor:
     """
 
     @reproducible
-    def __init__(self, model, X, y, sample_weight=None, *, copy=True, solver="auto"):
-        self.row_labels_ = query_labels(X)
+    def __init__(self, model, X, y, sample_weight=None, *, copy=True, solver="auto",
+                 refit_ok=False):
+        self.row_labels_ = None if any_dask(X) else query_labels(X)
         pipe = None
         if is_pipeline(model):  # attributed in its final estimator's space (leaveout._pipeline)
             check_same_rows(X, y, "y")
@@ -142,76 +160,70 @@ class Attributor:
             pipe = FixedTransform(model)
             model, X = pipe.final, pipe.transform(X)
         adopted = adopt(model)
-        check_feature_names(adopted.feature_names, feature_names(X), "X", adopted.source)
-        check_same_rows(X, y, "y")
-        check_same_rows(X, sample_weight, "sample_weight")
-        Xa = v.check_X(X, allow_empty_columns=adopted.fit_intercept)
-        if Xa.shape[1] != adopted.n_features:
-            raise ValueError(
-                f"X has {Xa.shape[1]} features, but the {adopted.source} was fitted with "
-                f"{adopted.n_features}. Pass the training X the model was fitted on."
-            )
         family = adopted.family
-        ya = v.check_y(adopted.y_map(y), Xa.shape[0], family)
-        sw = adopted.weight_map(ya, v.check_sample_weight(sample_weight, Xa.shape[0]))
-        l2 = float(adopted.l2_of(sw))
-        # Private copies: the effects are computed lazily, so later changes to the caller's
-        # arrays must not reach them.
         copy = v.check_bool(copy, "copy", "Attributor")
-        Xa, ya, sw = (_private(a, g, copy) for a, g in ((Xa, X), (ya, y), (sw, sample_weight)))
-        design = make_design(Xa, adopted.fit_intercept)
-        loss = LinearLoss(design, family, ya, sw, l2)
         solver = v.check_choice(solver, "solver", "Attributor", SOLVERS)
-        choice = choose(design, l2, solver)
-        # The polish may take its Newton steps by conjugate gradients when that is cheaper.
-        loss.solver = choose(design, l2, solver, purpose="fit").name if solver == "auto" \
-            else choice.name
+        cache = getattr(model, "_fit_cache", None) if isinstance(model, GLM) else None
+        fit_exact = exact_fit
+        if any_dask(X, y, sample_weight):  # a Dask design: lazy per-row outputs (DESIGN.md §8)
+            from ._dask import api
+
+            loss, names = api.attributor_loss(adopted, model, X, y, sample_weight,
+                                              lambda d: _check_n_features(d, adopted))
+            check_feature_names(adopted.feature_names, names, "X", adopted.source)
+            fit_exact, cache, choice = api.exact_fit, None, api.choice(solver)
+            loss.solver = choice.name
+        else:
+            check_feature_names(adopted.feature_names, feature_names(X), "X", adopted.source)
+            check_same_rows(X, y, "y")
+            check_same_rows(X, sample_weight, "sample_weight")
+            Xa = v.check_X(X, allow_empty_columns=adopted.fit_intercept)
+            _check_n_features(Xa.shape[1], adopted)
+            ya = v.check_y(adopted.y_map(y), Xa.shape[0], family)
+            sw = adopted.weight_map(ya, v.check_sample_weight(sample_weight, Xa.shape[0]))
+            l2 = float(adopted.l2_of(sw))
+            # Private copies: the effects are computed lazily, so later changes to the caller's
+            # arrays must not reach them.
+            Xa, ya, sw = (_private(a, g, copy) for a, g in ((Xa, X), (ya, y), (sw, sample_weight)))
+            loss = LinearLoss(make_design(Xa, adopted.fit_intercept), family, ya, sw, l2)
+            choice = choose(loss.design, l2, solver)
+            # The polish (and the refits of retrain) may take Newton steps by conjugate
+            # gradients when that is cheaper than factorising; the effects use `choice`.
+            loss.solver = choose(loss.design, l2, solver, purpose="fit").name \
+                if solver == "auto" else choice.name
+        design, l2 = loss.design, loss.l2
         self.solver_, self.solver_reason_ = choice.name, choice.reason
         theta0 = adopted.theta0
         finite0 = bool(np.all(np.isfinite(theta0)))
-        cache = getattr(model, "_fit_cache", None) if isinstance(model, GLM) else None
         try:
             eta0 = cache.matches(loss, theta0) if finite0 and cache is not None else None
             if eta0 is not None:
                 # A leaveout fit on these very data: its final Hessian and factor are θ̂'s.
                 res = NewtonResult(theta0, np.nan, np.nan, 0, cache.hessian, cache.factor, eta0)
             else:
-                res = exact_fit(loss, theta0 if finite0 else None)
+                res = fit_exact(loss, theta0 if finite0 else None)
             theta = res.theta
         except SingularHessianError as exc:
             raise SingularHessianError(
-                f"Cannot attribute: {exc} (n_samples={Xa.shape[0]}, n_params="
+                f"Cannot attribute: {exc} (n_samples={design.n_samples}, n_params="
                 f"{design.n_params}, l2={l2:g}).") from None
         if finite0:
             denom = max(float(np.linalg.norm(theta0)), np.finfo(float).tiny)
             self.polish_shift_ = float(np.linalg.norm(theta - theta0)) / denom
         else:
             self.polish_shift_ = np.inf  # NaN or inf parameters: refitted from scratch
-        if not finite0:
-            warn(
-                f"The {adopted.source}'s parameters contain NaN or inf; it was refitted from "
-                f"scratch on these X, y, sample_weight.", PolishWarning)
-        elif self.polish_shift_ > POLISH_WARN and adopted.source != "leaveout.GLM":
-            warn(
-                f"Polishing the {adopted.source} to the exact optimum moved its parameters by "
-                f"{self.polish_shift_:.2e} (relative). It had probably stopped early (raise "
-                f"max_iter / lower tol), or X, y, sample_weight differ from what it was fitted "
-                f"on. Effects are computed at the polished optimum.", PolishWarning)
-        elif self.polish_shift_ > POLISH_WARN:
-            warn(
-                f"The GLM is not at the optimum for these X, y, sample_weight (the exact optimum "
-                f"differs by {self.polish_shift_:.2e}, relative): was it fitted on other data? "
-                f"Effects are computed at the optimum for the data given here.", PolishWarning)
+        check_polish(adopted.source, self.polish_shift_, finite0,
+                     v.check_bool(refit_ok, "refit_ok", "Attributor"))
         self.family = family
         self.l2 = l2
         self.fit_intercept = adopted.fit_intercept
-        self.n_samples, self.n_params = Xa.shape[0], design.n_params
+        self.n_samples, self.n_params = design.n_samples, design.n_params
         self._rows = RowLabels(self.row_labels_, self.n_samples)  # remove= by label
         self.params_ = theta
         self.feature_names_in_ = adopted.feature_names
         self._y_map = adopted.y_map  # the model's labels → the family's (classes_ → 0/1)
         model_ = GLM(family=family.name, l2=l2, fit_intercept=adopted.fit_intercept)
-        model_._set_params(theta, Xa.shape[1], adopted.fit_intercept, family, l2)
+        model_._set_params(theta, design.n_features, adopted.fit_intercept, family, l2)
         if adopted.feature_names is not None:
             model_.feature_names_in_ = adopted.feature_names
         self.model_ = model_
@@ -220,9 +232,10 @@ class Attributor:
         if pipe is not None:
             self.feature_names_in_ = pipe.feature_names_in
         out_names = adopted.feature_names if pipe is None else pipe.feature_names_out
-        self.param_names_ = param_names(out_names, Xa.shape[1], adopted.fit_intercept)
-        loss.solver = choice.name  # refits (retrain) factorise as the effects do
+        self.param_names_ = param_names(out_names, design.n_features, adopted.fit_intercept)
         state_class = KernelState if choice.name == "kernel" else FittedState
+        if fit_exact is not exact_fit:
+            state_class = api.DaskFittedState
         self._state = state_class(loss, theta, res.hessian, res.factor, res.eta)
         factor = self._state.factor
         self.condition_number_ = factor.condition_estimate()
@@ -251,7 +264,8 @@ class Attributor:
     @reproducible
     def effects(self, method: str = "rif", remove=None, target: Target | None = None, *,
                 linearize: bool | None = None, checkpoint=None, steps: int | None = None,
-                tol: float | None = None, as_frame: bool = False, by: str | None = None):
+                tol: float | None = None, as_frame: bool = False, by: str | None = None,
+                progress: bool | None = None, n_jobs: int | None = None):
         """Change of the parameters (or of a target) when training rows are removed.
 
         Parameters
@@ -285,7 +299,15 @@ class Attributor:
         checkpoint : path-like, optional
             Only for ``retrain``: a directory where each finished refit is saved atomically.
             Rerunning the same call (same data and model) after an interruption reuses them and
-            refits only the missing sets. Progress is logged (``logging``, INFO).
+            refits only the missing sets. Progress is logged (``logging``, INFO), with how many
+            refits were reused.
+        progress : bool, optional
+            Only for ``retrain``: a progress bar on stderr (tqdm, optional).  Default: shown
+            when stderr is a terminal and tqdm is installed; ``False`` never, ``True`` whenever
+            tqdm is installed.  It counts checkpointed refits as done and says how many.
+        n_jobs : int, optional
+            Only for ``retrain``: refit on this many worker processes (joblib, optional; -1:
+            every core).  The results are identical to a serial run, in the same order.
         steps : int, optional
             Only for ``newton``: the most steps per set (default 1, the Newton step alone,
             unchanged). Each further step refreshes the gradient of the retained objective at
@@ -322,8 +344,15 @@ class Attributor:
         """
         if v.check_bool(as_frame, "as_frame", "effects"):
             out = self.effects(method, remove, target, linearize=linearize, checkpoint=checkpoint,
-                               steps=steps, tol=tol, by=by)
+                               steps=steps, tol=tol, by=by, progress=progress, n_jobs=n_jobs)
             return effects_frame(self, out, remove, target)
+        if progress is not None or n_jobs is not None:
+            if v.check_method(method, METHODS) != "retrain":
+                raise ValueError(f"progress and n_jobs apply to method='retrain' only (the "
+                                 f"other methods are cheap); got method={method!r}.")
+            with self._state.retraining(check_progress(progress), check_n_jobs(n_jobs)):
+                return self.effects(method, remove, target, linearize=linearize,
+                                    checkpoint=checkpoint, steps=steps, tol=tol, by=by)
         method = v.check_method(method, METHODS)
         steps, tol = check_steps_tol(method, steps, tol)
         bound = None
@@ -379,7 +408,9 @@ class Attributor:
     def _newton_done(self, record, out, sizes, what):
         """``out`` unchanged; after a ``newton`` call, :attr:`newton_info_` set and sets that did
         not contract warned about."""
-        if record is not None:
+        if record is not None and any_dask(out):  # lazy per-row output: no n-sized record
+            self.newton_info_ = None
+        elif record is not None:
             self.newton_info_ = record.info(out, sizes)
             warn_not_contracting(self.newton_info_, what)
         return out
@@ -458,11 +489,13 @@ class Attributor:
         return bound.change(self.params_, np.asarray(bound.query_t().T @ deltas.T).T)
 
     @reproducible
-    def retrain(self, remove, *, checkpoint=None, by=None) -> np.ndarray:
-        """Exact parameters θ̂₋T after removing ``remove`` (same forms, ``checkpoint`` and
-        ``by`` as in :meth:`effects`)."""
+    def retrain(self, remove, *, checkpoint=None, by=None, progress=None,
+                n_jobs=None) -> np.ndarray:
+        """Exact parameters θ̂₋T after removing ``remove`` (same forms, ``checkpoint``, ``by``,
+        ``progress`` and ``n_jobs`` as in :meth:`effects`)."""
         sets, single = self._rows.resolve(remove, by)
-        thetas = self.params_ + self._state.sets("retrain", sets, checkpoint)
+        with self._state.retraining(check_progress(progress), check_n_jobs(n_jobs)):
+            thetas = self.params_ + self._state.sets("retrain", sets, checkpoint)
         return thetas[0] if single else thetas
 
     def set_leverage(self, remove, *, by=None):

@@ -19,7 +19,8 @@ Search (``smallest_removal``):
 2. **One-shot baselines.**  The rows ordered once by their IF (AMIP) and by their RIF effects
    on the full model; the size AMIP predicts (smallest prefix whose summed effects cross) is
    reported, and the smallest prefix that really flips is located (Newton-step estimates of
-   prefixes by bisection, then exact refits stepping down or up from there).
+   prefixes by bisection, then exact refits stepping down or up from there; AMIP's own prefix
+   is refitted too, so the result is never larger than it when its refit flips).
 3. The smallest verified set among all of them is returned: never larger than a verified
    one-shot prefix, and never a flip that an exact refit does not confirm.
 """
@@ -296,6 +297,9 @@ def _one_shot(s: _Search, method: str) -> OneShotSet:
                     best = mid
                 else:
                     low = mid
+    if predicted is not None and (best is None or predicted < best) \
+            and s.crossed(s.exact(order[:predicted])):
+        best = predicted  # AMIP's own prefix, when its refit flips, is a candidate too
     if best is None:
         return none
     rows = order[:best].astype(np.intp)

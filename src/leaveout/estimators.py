@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from functools import cached_property
 
 import numpy as np
@@ -26,18 +27,12 @@ from scipy import linalg
 
 from . import _refine
 from ._checkpoint import RefitStore
+from ._refits import Progress, refit_chunk, run_refits
 from ._linear import LinearLoss
 from ._threads import map_chunks
 from .solvers import check_output, hessian_factor
 from ._warn import warn
-from .exceptions import (
-    ConvergenceError,
-    DegenerateRemovalWarning,
-    HighLeverageWarning,
-    SetLeverageWarning,
-    SingularHessianError,
-)
-from .fitting import exact_fit
+from .exceptions import DegenerateRemovalWarning, HighLeverageWarning, SetLeverageWarning
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +87,10 @@ class FittedState:
         H at θ̂ and its Cholesky factor when the fit already has them (``NewtonResult``).
     """
 
+    #: Training-row numbers of this state's rows, for messages, when it holds a subset of them
+    #: (the rows of some removal sets gathered from a Dask design); None: rows 0..n-1.
+    row_ids: np.ndarray | None = None
+
     #: The solver whose factor this state works with (see leaveout.solvers).
     solver = "primal"
 
@@ -108,6 +107,10 @@ class FittedState:
             hessian, factor = hessian_factor(loss, theta, self.eta, self.solver)
         self.H = hessian
         self.factor = factor
+
+    def _names(self, idx) -> str:
+        idx = np.asarray(idx, dtype=np.intp)
+        return _names(idx if self.row_ids is None else self.row_ids[idx])
 
     def solved_rows(self, T: np.ndarray) -> np.ndarray:
         """H⁻¹x̃_i for the rows T, as an array of shape (len(T), n_params).
@@ -145,18 +148,22 @@ class FittedState:
             keep = np.zeros_like(singular)
             keep[rows] = True
             singular, near = singular & keep, near & keep
-        if singular.any():
+        self.warn_high_leverage(np.flatnonzero(singular), np.flatnonzero(near))
+        return scale
+
+    def warn_high_leverage(self, singular: np.ndarray, near: np.ndarray) -> None:
+        """Warn about rows whose removal is singular (1 − h ≤ SINGULAR_GAP) or nearly so."""
+        if singular.size:
             warn(
-                f"Removing training row(s) {_names(np.flatnonzero(singular))} makes the problem "
+                f"Removing training row(s) {self._names(singular)} makes the problem "
                 f"singular (leverage 1: each alone determines a direction of the parameters). "
                 f"Their rif/newton effects are undefined and returned as NaN; use l2 > 0 to make "
                 f"them finite.", HighLeverageWarning)
-        if near.any():
+        if near.size:
             warn(
-                f"Training row(s) {_names(np.flatnonzero(near))} have leverage within {WARN_GAP:g} "
+                f"Training row(s) {self._names(near)} have leverage within {WARN_GAP:g} "
                 f"of 1: removing one nearly makes the problem singular, so its rif/newton effect "
                 f"is large and sensitive to rounding.", HighLeverageWarning)
-        return scale
 
     # -- one row at a time ----------------------------------------------------------------------
     def per_row(self, method: str, checkpoint=None, refine=None) -> np.ndarray:
@@ -264,7 +271,7 @@ class FittedState:
 
     def _plugin_block(self, sl: slice, V: np.ndarray) -> np.ndarray:
         """Rows sl of X̃ H⁻¹ Q, from V = :meth:`_plugin_solve` (Q)."""
-        return self.design.rows(np.arange(sl.start, sl.stop)) @ V
+        return self.design.matmat(V, sl)  # no copy of the rows
 
     def _combine(self, T: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Σ_{i∈T} c_i H⁻¹x̃_i = H⁻¹ X̃_Tᵀ c, shape (n_params,)."""
@@ -305,12 +312,17 @@ class FittedState:
                 bad |= M
         if bad.any():
             out[bad] = np.nan
+            self.warn_degenerate_rows(np.flatnonzero(bad))
+        return out
+
+    def warn_degenerate_rows(self, bad: np.ndarray) -> None:
+        """Warn that removing each of the rows ``bad`` alone leaves no finite optimum."""
+        if bad.size:
             warn(
-                f"Removing training row(s) {_names(np.flatnonzero(bad))} alone leaves data with "
+                f"Removing training row(s) {self._names(bad)} alone leaves data with "
                 f"no finite optimum (the only row of positive weight or of its class, or the only "
                 f"positive count): "
                 f"their effects are infinite and returned as NaN.", DegenerateRemovalWarning)
-        return out
 
     # -- sets ---------------------------------------------------------------------------------
     def sets(self, method: str, sets: list[np.ndarray], checkpoint=None,
@@ -336,7 +348,8 @@ class FittedState:
             if self._degenerate(T):
                 out[k] = np.nan
                 warn(
-                    f"Removing set {k} (rows {_names(T)}) leaves data with no finite optimum "
+                    f"Removing set {k} (rows {self._names(T)}) leaves data with no finite "
+                    f"optimum "
                     f"(no row of positive weight, one class only, or only zero counts): the "
                     f"exact change is infinite, so its {method} effect is returned as NaN.",
                     DegenerateRemovalWarning)
@@ -413,57 +426,89 @@ class FittedState:
 
     def _singular_set(self, T: np.ndarray, k: int) -> np.ndarray:
         warn(
-            f"Removing set {k} (rows {_names(T)}) makes the Hessian singular: the retained "
+            f"Removing set {k} (rows {self._names(T)}) makes the Hessian singular: the "
+            f"retained "
             f"data do not determine the parameters. Its newton effect is returned as NaN.",
             HighLeverageWarning)
         return np.full(self.design.n_params, np.nan)
 
     # -- exact retraining ---------------------------------------------------------------------
+    #: How :meth:`retrain` runs (set for one call by :meth:`retraining`): the progress bar
+    #: (None: when stderr is a terminal) and the number of worker processes.
+    retrain_progress = None
+    retrain_workers = 1
+
+    @contextmanager
+    def retraining(self, progress=None, workers: int = 1):
+        """Run the body's refits with this progress setting on ``workers`` processes."""
+        saved = self.retrain_progress, self.retrain_workers
+        self.retrain_progress, self.retrain_workers = progress, workers
+        try:
+            yield
+        finally:
+            self.retrain_progress, self.retrain_workers = saved
+
+    def _refit_problem(self):
+        loss = self.loss
+        return (self.design, loss.family, loss.y, loss.weights, loss.l2, loss.solver,
+                self.theta)
+
     def retrain(self, sets: list[np.ndarray], checkpoint=None) -> np.ndarray:
         """Exact θ̂₋T − θ̂ for each set by a warm-started refit; shape (len(sets), n_params).
 
         With ``checkpoint`` (a directory), each finished refit is saved atomically and reused
-        by a later call on the same problem, so an interrupted sweep loses no finished set.
+        by a later call on the same problem, so an interrupted sweep loses no finished set;
+        how many were reused is logged (INFO) and shown on the progress bar.  Refits run on
+        :attr:`retrain_workers` processes (:mod:`leaveout._refits`: the same bits as serial,
+        in order).
         """
-        out = np.zeros((len(sets), self.design.n_params))
+        p = self.design.n_params
+        thetas: list = [None] * len(sets)
         store = None
         if checkpoint is not None:
             loss = self.loss
             store = RefitStore(checkpoint, (*self.design.state_arrays(), loss.y, loss.weights,
                                             self.theta),
                                f"{loss.family.name}|{loss.l2!r}|{self.design.fit_intercept}")
+            thetas = [store.get(T, p) for T in sets]
+        todo = [(k, T) for k, T in enumerate(sets) if thetas[k] is None]
+        reused = len(sets) - len(todo)
+        if store is not None:
+            logger.info("retrain: %d of %d sets reused from the checkpoint %s; %d to refit",
+                        reused, len(sets), store.dir, len(todo))
         step = max(1, len(sets) // 10)
-        for k, T in enumerate(sets):
-            theta = store.get(T, self.design.n_params) if store is not None else None
-            if theta is None:
-                theta = self.refit(T, k)
-                if store is not None and np.all(np.isfinite(theta)):
-                    store.put(T, theta)
+        done = reused
+        with Progress(len(sets), reused, self.retrain_progress) as bar:
+            for k, theta, failure in run_refits(self._refit_problem(), todo,
+                                                self.retrain_workers):
+                if failure is not None:
+                    theta = self._failed_refit(sets[k], k, failure)
+                elif store is not None:
+                    store.put(sets[k], theta)
+                thetas[k] = theta
+                done += 1
+                bar.update()
+                if len(sets) >= 20 and (done % step == 0 or done == len(sets)):
+                    logger.info("retrain: %d/%d sets (%d reused)", done, len(sets), reused)
+        out = np.zeros((len(sets), p))
+        for k, theta in enumerate(thetas):
             out[k] = theta - self.theta
-            if len(sets) >= 20 and ((k + 1) % step == 0 or k + 1 == len(sets)):
-                logger.info("retrain: %d/%d sets", k + 1, len(sets))
         return out
 
     def refit(self, T: np.ndarray, k: int = 0) -> np.ndarray:
         """θ̂₋T: the exact optimum without the rows T, warm-started at θ̂."""
-        if T.size == 0:
-            return self.theta.copy()
-        keep = np.ones(self.design.n_samples, dtype=bool)
-        keep[T] = False
-        loss = self.loss
-        sub = LinearLoss(self.design.subset(keep), loss.family, loss.y[keep],
-                         loss.weights[keep], loss.l2)
-        sub.solver = loss.solver
         t0 = time.perf_counter()
-        try:
-            theta = exact_fit(sub, self.theta, hessian="never").theta
-        except (SingularHessianError, ConvergenceError) as exc:
-            warn(
-                f"Retraining without set {k} (rows {_names(T)}) has no unique finite optimum "
-                f"({exc}); its retrain effect is returned as NaN.", HighLeverageWarning)
-            return np.full(self.design.n_params, np.nan)
+        ((_, theta, failure),) = refit_chunk(self._refit_problem(), [(k, T)])
+        if failure is not None:
+            return self._failed_refit(T, k, failure)
         logger.debug("refit of set %d (%d rows) in %.3fs", k, T.size, time.perf_counter() - t0)
         return theta
+
+    def _failed_refit(self, T: np.ndarray, k: int, failure: str) -> np.ndarray:
+        warn(
+            f"Retraining without set {k} (rows {self._names(T)}) has no unique finite optimum "
+            f"({failure}); its retrain effect is returned as NaN.", HighLeverageWarning)
+        return np.full(self.design.n_params, np.nan)
 
 
 class KernelState(FittedState):
@@ -474,6 +519,13 @@ class KernelState(FittedState):
     """
 
     solver = "kernel"
+
+    def __init__(self, loss: LinearLoss, theta: np.ndarray, *args, **kwargs):
+        super().__init__(loss, theta, *args, **kwargs)
+        # K of the factor's design (the same data), for the refits of retrain to slice.
+        K = getattr(self.factor.design, "_kernel_cache", None)
+        if K is not None and getattr(self.design, "_kernel_cache", None) is None:
+            self.design._kernel_cache = K
 
     def solved_rows(self, T: np.ndarray) -> np.ndarray:
         return self.factor.solve(self.design.rows(T).T).T

@@ -45,8 +45,19 @@ class ConvergenceError(ValueError):
     """The exact fit found no finite optimum (e.g. separable data with ``l2=0``)."""
 
 
+class ModelMismatchError(ValueError):
+    """Polishing an adopted model moved it by more than ``leaveout._polish.POLISH_ERROR``
+    (relative): it does not look fitted on the X, y, sample_weight given (pass
+    ``refit_ok=True`` to the Attributor to attribute the refitted optimum anyway)."""
+
+
 class SingularHessianError(ValueError):
     """The Hessian of the objective is singular: the optimum is not unique."""
+
+
+class DaskClusterError(RuntimeError):
+    """The Dask cluster went away (scheduler unreachable, no workers left, workers dying)
+    while leaveout waited for a result; nothing was returned."""
 
 
 class ProblemTooLargeError(ValueError, MemoryError):

@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _validation as v
+from ._dask import any_dask
 from .designs import make_design
 from ._features import check_feature_names, check_same_rows, feature_names
 from ._finite import check_finite_result
@@ -320,7 +321,7 @@ def cold_start(loss: LinearLoss) -> np.ndarray:
     """The default starting point: β = 0 and the intercept of the intercept-only model."""
     theta0 = np.zeros(loss.design.n_params)
     if loss.design.fit_intercept:
-        theta0[-1] = loss.family.initial_intercept(loss.y, loss.weights)
+        theta0[-1] = loss.initial_intercept()
     return theta0
 
 
@@ -498,26 +499,42 @@ class GLM:
         ``warm_start`` : optional ndarray of shape (n_params,) to start Newton from.
         """
         family, l2, fit_intercept = self._validated()
-        names, Xa, ya, sw, design = training_data(X, y, sample_weight, family, fit_intercept)
-        loss = LinearLoss(design, family, ya, sw, l2)
-        choice = choose(design, l2, v.check_choice(self.solver, "solver", "fit", FIT_SOLVERS),
-                        purpose="fit")
+        fit_exact = exact_fit
+        requested = v.check_choice(self.solver, "solver", "fit", FIT_SOLVERS)
+        if any_dask(X, y, sample_weight):  # distributed Newton on the Dask design
+            from ._dask import api
+
+            loss, names = api.loss_of(X, y, sample_weight, family, fit_intercept, l2=l2)
+            design, fit_exact, choice = loss.design, api.exact_fit, api.choice(requested)
+        else:
+            names, Xa, ya, sw, design = training_data(X, y, sample_weight, family,
+                                                      fit_intercept)
+            loss = LinearLoss(design, family, ya, sw, l2)
+            choice = choose(design, l2, requested, purpose="fit")
         loss.solver = choice.name
         if warm_start is None:
             theta0 = None
         else:
             theta0 = _check_warm_start(warm_start, design.n_params)
         try:
-            res = exact_fit(loss, theta0, max_iter=self.max_iter, hessian="auto")
+            res = fit_exact(loss, theta0, max_iter=self.max_iter, hessian="auto")
         except SingularHessianError as exc:
             raise SingularHessianError(
-                f"Cannot fit: {exc} (n_samples={Xa.shape[0]}, n_params={design.n_params}, "
+                f"Cannot fit: {exc} (n_samples={design.n_samples}, n_params={design.n_params}, "
                 f"l2={l2:g})."
             ) from None
-        self._set_params(res.theta, Xa.shape[1], fit_intercept, family, l2)
-        # The final Hessian and factor, for an Attributor on the same data (leaveout._reuse).
-        self._fit_cache = (None if res.hessian is None else
-                           FitCache.of(loss, res.theta, res.hessian, res.factor))
+        self._set_params(res.theta, design.n_features, fit_intercept, family, l2)
+        # The final Hessian and factor, for an Attributor on the same data (leaveout._reuse);
+        # not for a Dask design, whose fingerprint would read all of its data again.  A kernel
+        # factor is kept too, made at θ̂ when the last step was not negligible (one n × n
+        # factorisation of the K already computed); a CG factor is not kept.
+        if fit_exact is exact_fit and choice.name == "kernel" and res.hessian is None and \
+                getattr(res.factor, "kind", "") != "kernel":
+            res.factor = hessian_factor(loss, res.theta, loss.eta(res.theta))[1]
+        reusable = fit_exact is exact_fit and res.factor is not None and (
+            res.hessian is not None or getattr(res.factor, "kind", "") == "kernel")
+        self._fit_cache = (FitCache.of(loss, res.theta, res.hessian, res.factor) if reusable
+                           else None)
         self.n_iter_ = res.n_iter
         self.solver_, self.solver_reason_ = choice.name, choice.reason
         self.objective_ = res.objective
@@ -561,7 +578,12 @@ class GLM:
         return Xa
 
     def decision_function(self, X) -> np.ndarray:
-        """Linear predictor η = X β + b, shape (n,)."""
+        """Linear predictor η = X β + b, shape (n,) (a lazy Dask array for a Dask X)."""
+        if any_dask(X):
+            from ._dask.api import linear_predictor
+
+            self._check_fitted()
+            return linear_predictor(X, self.coef_, self.intercept_)
         Xa = self._X(X)
         with np.errstate(over="ignore", invalid="ignore"):
             eta = Xa @ self.coef_ + self.intercept_
@@ -570,6 +592,8 @@ class GLM:
     def predict(self, X) -> np.ndarray:
         """Mean prediction μ(η): a probability (logistic), the response (squared), a rate (poisson)."""
         eta = self.decision_function(X)
+        if any_dask(eta):
+            return self.family_.mean(eta)  # lazy: overflow shows as inf when computed
         with np.errstate(over="ignore"):
             return check_finite_result(self.family_.mean(eta), "the mean prediction")
 

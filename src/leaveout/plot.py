@@ -106,7 +106,7 @@ def top_rows(att, target: Target, *, query: int = 0, k: int = 10, method: str = 
     """Bar chart of the k training rows whose removal moves one query's target most.
 
     Bars are signed: the change of the target when that row alone is removed (in the target's
-    units), largest |effect| on top.
+    units), largest absolute effect on top.
     """
     table = att.top(target, k=k, method=method)
     names = list(dict.fromkeys(table["query"]))
@@ -134,7 +134,7 @@ def predicted_vs_actual(att, target: Target, remove=None, *, query: int = 0,
     ----------
     remove : list of sets, optional
         The removals to verify (each one set of row positions; default: each of the 8 rows with
-        the largest |RIF effect| removed alone).  One exact refit per set.
+        the largest absolute RIF effect removed alone).  One exact refit per set.
     query : int
         Which query row of a target with several.
     by : {None, "position", "label"}, optional

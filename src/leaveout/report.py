@@ -71,8 +71,8 @@ def html_report(att, target: Target, *, k: int = 10, n_verify: int = 8, notes=()
     k : int
         Training rows listed per query row.
     n_verify : int
-        Single-row removals verified by exact retraining (the rows with the largest |RIF
-        effect| on the first query row); 0 skips the verification.
+        Single-row removals verified by exact retraining (the rows with the largest absolute
+        RIF effect on the first query row); 0 skips the verification.
     notes : sequence of str
         Lines about the data shown at the top (e.g. the one-hot mapping).
     progress : callable

@@ -1,7 +1,9 @@
 """Design backends: the data X̃ = [X, 1] behind one interface (see :mod:`._base` for the methods).
 
 - :class:`DenseDesign` — a C-contiguous float64 NumPy array;
-- :class:`SparseDesign` — a canonical float64 ``scipy.sparse`` CSR matrix, never densified.
+- :class:`SparseDesign` — a canonical float64 ``scipy.sparse`` CSR matrix, never densified;
+- ``designs.dask.DaskDesign`` — the row blocks of a Dask array, each a :class:`DenseDesign` on a
+  worker (imported only for Dask inputs, by ``leaveout._dask``; never by ``import leaveout``).
 
 :func:`make_design` is the one place that chooses; a new backend (e.g. Dask) adds a module here
 and a branch there.

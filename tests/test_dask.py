@@ -1,0 +1,224 @@
+"""Dask designs on a real ``dask.distributed.LocalCluster`` with worker processes.
+
+Reference: the in-memory NumPy path on the same data (which the other test modules check
+against exact retraining, statsmodels and closed forms). Dask must equal it to 1e-10 relative
+on every output; the same graph must give the same bits on 1 or 4 workers, and when a worker
+is killed in the middle of a computation.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import leaveout
+from leaveout import targets
+from conftest import make_data
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+import dask  # noqa: E402
+
+N, P, CHUNK = 300, 6, 70          # 5 blocks, the last one short
+SETS = [[1, 5, 7], [100, 200, 299], []]
+TOL = 1e-10
+
+
+def _cluster(n_workers):
+    return distributed.LocalCluster(processes=True, n_workers=n_workers, threads_per_worker=1,
+                                    dashboard_address=":0", silence_logs=40)
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = _cluster(2)
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def rel(a, b) -> float:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    assert a.shape == b.shape
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
+
+
+def _data(family, seed=1):
+    X, y = make_data(family, n=N, p=P, seed=seed)
+    w = np.random.default_rng(seed).uniform(0.5, 2.0, N)
+    return X, y, w
+
+
+def _dask(*arrays):
+    return tuple(da.from_array(a, chunks=(CHUNK,) + a.shape[1:]) for a in arrays)
+
+
+def _lazy(arr, cols):
+    """A lazy Dask output chunked like X's rows."""
+    assert isinstance(arr, da.Array), type(arr)
+    assert arr.chunks[0] == (CHUNK,) * 4 + (N - 4 * CHUNK,)
+    if cols is not None:
+        assert arr.chunks[1] == (cols,)
+    return arr.compute()
+
+
+@pytest.mark.parametrize("family, fit_intercept", [
+    ("logistic", True), ("squared", True), ("poisson", True), ("logistic", False)])
+def test_every_output_equals_numpy(client, family, fit_intercept):
+    X, y, w = _data(family)
+    Xd, yd, wd = _dask(X, y, w)
+    kw = dict(family=family, l2=0.5, fit_intercept=fit_intercept)
+    ref = leaveout.fit(X, y, sample_weight=w, **kw)
+    got = leaveout.fit(Xd, yd, sample_weight=wd, **kw)
+    assert got.n_iter_ == ref.n_iter_
+    assert rel(got.params_, ref.params_) < 1e-12
+    assert rel(got.objective_, ref.objective_) < 1e-13
+    att = leaveout.Attributor(ref, X, y, w)
+    datt = leaveout.Attributor(got, Xd, yd, wd)
+    p = att.n_params
+    assert rel(_lazy(datt.leverage, None), att.leverage) < TOL
+    for method in ("if", "rif", "newton"):
+        assert rel(_lazy(datt.effects(method), p), att.effects(method)) < TOL, method
+        sets = datt.effects(method, remove=SETS)
+        assert isinstance(sets, np.ndarray) and sets.shape == (3, p)
+        assert rel(sets, att.effects(method, remove=SETS)) < TOL, method
+    assert rel(datt.effects("retrain", remove=SETS[1:]),
+               att.effects("retrain", remove=SETS[1:])) < 1e-8
+    total = targets.loss(X[:7], y[:7], reduce="sum")
+    probs = targets.prediction(X[:4])
+    assert rel(_lazy(datt.effects("rif", target=total), None), att.effects("rif", target=total)) < TOL
+    assert rel(_lazy(datt.effects("if", target=probs), 4), att.effects("if", target=probs)) < TOL
+    for lin in (True, False):
+        assert rel(_lazy(datt.effects("newton", target=probs, linearize=lin), 4),
+                   att.effects("newton", target=probs, linearize=lin)) < TOL
+        assert rel(datt.effects("rif", remove=SETS, target=total, linearize=lin),
+                   att.effects("rif", remove=SETS, target=total, linearize=lin)) < TOL
+    assert rel([datt.set_leverage(T) for T in SETS], [att.set_leverage(T) for T in SETS]) < TOL
+    assert rel(datt.effects("retrain", remove=SETS[0], target=total),
+               att.effects("retrain", remove=SETS[0], target=total)) < 1e-8
+
+
+def test_predictions_are_lazy_and_equal(client):
+    X, y, w = _data("poisson")
+    (Xd,) = _dask(X)
+    model = leaveout.fit(X, y, family="poisson")
+    assert rel(_lazy(model.predict(Xd), None), model.predict(X)) < 1e-14
+    assert rel(_lazy(model.decision_function(Xd), None), model.decision_function(X)) < 1e-14
+
+
+def test_adopted_scikit_learn_classifier_with_its_own_labels(client):
+    lm = pytest.importorskip("sklearn.linear_model")
+    X, y, w = _data("logistic")
+    labels = np.where(y == 1, 3, -3)  # classes_ = [-3, 3]: the adapter maps them block by block
+    clf = lm.LogisticRegression(C=2.0, tol=1e-10, max_iter=1000).fit(X, labels, sample_weight=w)
+    Xd, ld, wd = _dask(X, labels, w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", leaveout.PolishWarning)
+        att = leaveout.Attributor(clf, X, labels, w)
+        datt = leaveout.Attributor(clf, Xd, ld, wd)
+    assert rel(datt.params_, att.params_) < 1e-12
+    assert rel(_lazy(datt.effects("rif"), P + 1), att.effects("rif")) < TOL
+
+
+def _all_outputs(X, y):
+    att = leaveout.Attributor(leaveout.fit(X, y, l2=0.5), X, y)
+    return (att.params_, att.leverage.compute(), att.effects("rif").compute(),
+            att.effects("newton", remove=SETS))
+
+
+def _scale(client, n_workers):
+    client.cluster.scale(n_workers)
+    deadline = time.monotonic() + 120
+    while len(client.scheduler_info()["workers"]) != n_workers:
+        assert time.monotonic() < deadline, "the cluster did not scale"
+        time.sleep(0.05)
+
+
+def test_same_bits_on_one_and_four_workers(client):
+    X, y, _ = _data("logistic", seed=3)
+    Xd, yd = _dask(X, y)
+    two = _all_outputs(Xd, yd)
+    try:
+        for n_workers in (4, 1):
+            _scale(client, n_workers)
+            again = _all_outputs(Xd, yd)
+            for a, b in zip(two, again):
+                np.testing.assert_array_equal(a, b)
+    finally:
+        _scale(client, 2)
+    assert rel(two[2], leaveout.Attributor(leaveout.fit(X, y, l2=0.5), X, y).effects("rif")) < TOL
+
+
+def _slow(block, delay):
+    time.sleep(delay)
+    return block
+
+
+def _exit_after(delay):
+    def die():
+        time.sleep(delay)
+        os._exit(1)
+
+    threading.Thread(target=die, daemon=True).start()
+
+
+def test_worker_killed_mid_computation_gives_the_same_answer(client):
+    X, y, _ = _data("logistic", seed=4)
+    Xd, yd = _dask(X, y)
+    reference = _all_outputs(Xd, yd)
+    slow = Xd.map_blocks(_slow, 0.04, dtype=float)  # a pass takes >= 0.12 s on 2 workers
+    victim = sorted(client.scheduler_info()["workers"])[0]
+    client.run(_exit_after, 0.6, workers=[victim])
+    t0 = time.monotonic()
+    again = _all_outputs(slow, yd)
+    # The worker died while the computation ran (its nanny starts a new one, at a new address).
+    assert time.monotonic() - t0 > 0.6
+    assert victim not in client.scheduler_info()["workers"]
+    for a, b in zip(reference, again):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_cluster_that_goes_away_is_a_clear_error():
+    X, y, _ = _data("logistic")
+    Xd, yd = _dask(X, y)
+    slow = Xd.map_blocks(_slow, 0.2, dtype=float)
+    cluster = _cluster(1)
+    with distributed.Client(cluster) as lonely, lonely.as_current(), \
+            dask.config.set({"leaveout.lost-cluster-timeout": 2}):
+        threading.Timer(1.0, cluster.close).start()
+        t0 = time.monotonic()
+        with pytest.raises(leaveout.DaskClusterError, match="Dask cluster went away"):
+            leaveout.fit(slow, yd)
+        assert time.monotonic() - t0 < 60
+
+
+def test_cluster_without_workers_is_a_clear_error():
+    X, y, _ = _data("logistic")
+    Xd, yd = _dask(X, y)
+    cluster = _cluster(1)
+    with distributed.Client(cluster) as lonely, lonely.as_current(), \
+            dask.config.set({"leaveout.lost-cluster-timeout": 1}):
+        lonely.retire_workers(list(lonely.scheduler_info()["workers"]), close_workers=True)
+        cluster.scale(0)
+        with pytest.raises(leaveout.DaskClusterError, match="no workers left"):
+            leaveout.fit(Xd, yd)
+    cluster.close()
+
+
+def test_import_leaveout_does_not_import_dask():
+    src = Path(leaveout.__file__).resolve().parents[1]
+    code = ("import sys, leaveout, leaveout.targets; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'));"
+            "print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(src)},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
