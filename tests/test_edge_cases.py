@@ -864,7 +864,46 @@ def _sklearn_on_sparse():
     return leaveout.Attributor(est, Xs, Y)
 
 
+def _with_memory_limit(limit, call):
+    """Run ``call`` with leaveout.solvers.MEMORY_LIMIT set to ``limit`` bytes."""
+    def run():
+        from leaveout import solvers
+        old = solvers.MEMORY_LIMIT
+        solvers.MEMORY_LIMIT = limit
+        try:
+            return call()
+        finally:
+            solvers.MEMORY_LIMIT = old
+    return run
+
+
+def _wide():
+    rng = np.random.default_rng(2)
+    Xw = _sp().random(30, 900, density=0.05, random_state=rng, format="csr")
+    return Xw, (rng.random(30) < 0.5).astype(float)
+
+
+def _wide_att(**kw):
+    Xw, yw = _wide()
+    return leaveout.Attributor(leaveout.fit(Xw, yw), Xw, yw, **kw)
+
+
 SPARSE_CASES = [
+    fine("sparse-wide-kernel-form", lambda: _wide_att(),
+         check=lambda att: np.testing.assert_equal(att.solver_, "kernel")),
+    raises("solver-kernel-l2-0", ValueError, "solver='kernel' needs l2 > 0",
+           fit(X, YS, family="squared", l2=0.0, solver="kernel")),
+    raises("solver-unknown", ValueError, "The 'solver' parameter of fit must be one of",
+           fit(solver="dense")),
+    raises("att-solver-unknown", ValueError,
+           "The 'solver' parameter of Attributor must be one of",
+           lambda: leaveout.Attributor(leaveout.fit(X, Y), X, Y, solver="cg")),
+    raises("solver-primal-too-large", leaveout.ProblemTooLargeError,
+           "The primal form for n=30 rows and p=901 parameters needs",
+           _with_memory_limit(4 << 20, lambda: _wide_att(solver="primal"))),
+    raises("eff-all-rows-too-large", leaveout.ProblemTooLargeError,
+           "Ask for the effects on a target instead",
+           _with_memory_limit(200_000, lambda: _wide_att().effects("rif"))),
     fine("sparse-csr-X", fit(_sp().csr_matrix(X)), check=close_to(fit())),
     fine("sparse-csc-X", fit(_sp().csc_matrix(X)), check=close_to(fit())),
     fine("sparse-coo-X", fit(_sp().coo_matrix(X)), check=close_to(fit())),

@@ -185,3 +185,30 @@ def test_loo_and_glmcv_on_sparse_wide_data_match_dense_primal():
     cv = leaveout.GLMCV(l2s=[0.5, 5.0]).fit(sp.csr_matrix(X), y)
     cv_ref = leaveout.GLMCV(l2s=[0.5, 5.0]).fit(X, y)
     np.testing.assert_allclose(cv.loo_risk_, cv_ref.loo_risk_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("n", [1, 255, 700])
+def test_blocked_cholesky_and_inverse_norms(n, monkeypatch):
+    """The kernel form's blocked factorisation equals LAPACK's to rounding (scipy.linalg), and
+    gives the same bits on one and on two chunk workers."""
+    from scipy import linalg
+
+    from leaveout import _threads
+    from leaveout.solvers._blocked import cholesky_inplace, inverse_column_norms
+
+    rng = np.random.default_rng(n)
+    G = rng.normal(size=(n, n + 5))
+    A = G @ G.T / n + 0.3 * np.eye(n)
+    ref = linalg.cholesky(A, lower=True)
+    ref_diag = np.diag(linalg.inv(A))
+    results = []
+    for workers in (1, 2):
+        monkeypatch.setattr(_threads, "_workers", workers)
+        L = np.tril(cholesky_inplace(np.asfortranarray(A.copy())))
+        results.append((L, inverse_column_norms(L)))
+    np.testing.assert_allclose(results[0][0], ref, rtol=0, atol=1e-12 * np.abs(ref).max())
+    np.testing.assert_allclose(results[0][1], ref_diag, rtol=1e-11)
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    with pytest.raises(linalg.LinAlgError):
+        cholesky_inplace(np.asfortranarray(A - 2 * np.eye(n) * np.abs(A).max()))

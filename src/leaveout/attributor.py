@@ -187,7 +187,8 @@ class Attributor:
             Xa, ya, sw = (_private(a, g, copy) for a, g in ((Xa, X), (ya, y), (sw, sample_weight)))
             loss = LinearLoss(make_design(Xa, adopted.fit_intercept), family, ya, sw, l2)
             choice = choose(loss.design, l2, solver)
-            # The polish may take its Newton steps by conjugate gradients when that is cheaper.
+            # The polish (and the refits of retrain) may take Newton steps by conjugate
+            # gradients when that is cheaper than factorising; the effects use `choice`.
             loss.solver = choose(loss.design, l2, solver, purpose="fit").name \
                 if solver == "auto" else choice.name
         design, l2 = loss.design, loss.l2
@@ -232,7 +233,6 @@ class Attributor:
             self.feature_names_in_ = pipe.feature_names_in
         out_names = adopted.feature_names if pipe is None else pipe.feature_names_out
         self.param_names_ = param_names(out_names, design.n_features, adopted.fit_intercept)
-        loss.solver = choice.name  # refits (retrain) factorise as the effects do
         state_class = KernelState if choice.name == "kernel" else FittedState
         if fit_exact is not exact_fit:
             state_class = api.DaskFittedState
@@ -320,7 +320,7 @@ class Attributor:
             :class:`~leaveout.NewtonStepsWarning` (no automatic refit: use ``retrain`` for them).
         tol : float, optional
             Only for ``newton``: stop a set early once an update is at most ``tol`` times its
-            estimate (relative, default 1e-10; 0 always takes ``steps`` steps).
+            estimate (relative, default 1e-6; 0 always takes ``steps`` steps).
         as_frame : bool, default=False
             Return a labelled pandas DataFrame (see Returns).
         by : {None, "position", "label"}, optional

@@ -520,6 +520,13 @@ class KernelState(FittedState):
 
     solver = "kernel"
 
+    def __init__(self, loss: LinearLoss, theta: np.ndarray, *args, **kwargs):
+        super().__init__(loss, theta, *args, **kwargs)
+        # K of the factor's design (the same data), for the refits of retrain to slice.
+        K = getattr(self.factor.design, "_kernel_cache", None)
+        if K is not None and getattr(self.design, "_kernel_cache", None) is None:
+            self.design._kernel_cache = K
+
     def solved_rows(self, T: np.ndarray) -> np.ndarray:
         return self.factor.solve(self.design.rows(T).T).T
 

@@ -525,9 +525,16 @@ class GLM:
             ) from None
         self._set_params(res.theta, design.n_features, fit_intercept, family, l2)
         # The final Hessian and factor, for an Attributor on the same data (leaveout._reuse);
-        # not for a Dask design, whose fingerprint would read all of its data again.
-        self._fit_cache = (None if res.hessian is None or fit_exact is not exact_fit else
-                           FitCache.of(loss, res.theta, res.hessian, res.factor))
+        # not for a Dask design, whose fingerprint would read all of its data again.  A kernel
+        # factor is kept too, made at θ̂ when the last step was not negligible (one n × n
+        # factorisation of the K already computed); a CG factor is not kept.
+        if fit_exact is exact_fit and choice.name == "kernel" and res.hessian is None and \
+                getattr(res.factor, "kind", "") != "kernel":
+            res.factor = hessian_factor(loss, res.theta, loss.eta(res.theta))[1]
+        reusable = fit_exact is exact_fit and res.factor is not None and (
+            res.hessian is not None or getattr(res.factor, "kind", "") == "kernel")
+        self._fit_cache = (FitCache.of(loss, res.theta, res.hessian, res.factor) if reusable
+                           else None)
         self.n_iter_ = res.n_iter
         self.solver_, self.solver_reason_ = choice.name, choice.reason
         self.objective_ = res.objective

@@ -26,7 +26,7 @@ TARGETS = ("test_loss", "test_prediction")
 
 #: Real datasets of the default run (those whose packages are missing are skipped with a log).
 DEFAULT_DATASETS = ("breast_cancer", "digits_3v8", "mnist_4v9", "pd_speech", "grants",
-                    "fine_food_minilm", "fine_food_tfidf", "bikeshare")
+                    "fine_food_minilm", "fine_food_tfidf", "tweets_tfidf", "bikeshare")
 QUICK_DATASETS = ("breast_cancer", "pd_speech", "mnist_4v9")
 P_OVER_N_SWEEP = ("synthetic_p0.1", "synthetic_p0.3", "synthetic_p0.6", "synthetic_p1.5")
 L2_SWEEP = ("synthetic_p0.6", (0.1, 1.0, 10.0, 100.0))

@@ -75,10 +75,6 @@ __all__ = [
 ]
 
 
-def _dense(A):
-    return A.toarray() if hasattr(A, "toarray") else np.asarray(A)
-
-
 def _exact_changes(att, t_loss, t_pred, chunk):
     """Yield (set_id, Δ test loss, Δ test prediction, seconds) of exact refits, one set at a time."""
     base = (att.evaluate(t_loss), att.evaluate(t_pred))
@@ -142,7 +138,7 @@ def run_job(job: Job, out: Path, cfg: BenchConfig, progress=None, workers: int =
     """
     ds = dsets.load(job.dataset, quick=cfg.quick, cache_dir=cfg.cache_dir, seed=cfg.seed)
     l2 = ds.l2 if job.l2 is None else float(job.l2)
-    X, Xt = _dense(ds.X), _dense(ds.X_test)
+    X, Xt = ds.X, ds.X_test  # dense arrays or CSR: leaveout takes either, never densifying
     n = X.shape[0]
     heavy = n * (X.shape[1] + 1) ** 2 > cfg.heavy_flops
     design = _design_arrays(ds, l2)

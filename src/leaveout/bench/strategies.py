@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 #: Strategy names, in the order they are run and reported.
 STRATEGIES = (
@@ -46,7 +47,7 @@ def pick(strategy: str, k: int, X: np.ndarray, scores: Scores, rng: np.random.Ge
     ----------
     strategy : one of :data:`STRATEGIES`
     k : int, 1 <= k < n
-    X : ndarray of shape (n, p), the training design (dense)
+    X : ndarray or scipy.sparse CSR matrix of shape (n, p), the training design
     scores : Scores
     rng : numpy Generator, used by the randomised strategies
     """
@@ -56,10 +57,15 @@ def pick(strategy: str, k: int, X: np.ndarray, scores: Scores, rng: np.random.Ge
     if strategy == "cluster_feature":
         j = int(rng.integers(X.shape[1]))
         r = int(rng.integers(n))
-        return np.sort(np.argsort(np.abs(X[:, j] - X[r, j]), kind="stable")[:k])
+        col = X[:, [j]].toarray().ravel() if sp.issparse(X) else X[:, j]
+        return np.sort(np.argsort(np.abs(col - col[r]), kind="stable")[:k])
     if strategy == "cluster_l2":
         r = int(rng.integers(n))
-        d = np.einsum("ij,ij->i", X - X[r], X - X[r])
+        if sp.issparse(X):  # ‖x_i − x_r‖² = ‖x_i‖² − 2 x_i·x_r + ‖x_r‖², without densifying X
+            sq = np.asarray(X.multiply(X).sum(axis=1)).ravel()
+            d = np.maximum(sq - 2.0 * np.asarray(X @ X[r].T.toarray()).ravel() + sq[r], 0.0)
+        else:
+            d = np.einsum("ij,ij->i", X - X[r], X - X[r])
         return np.sort(np.argsort(d, kind="stable")[:k])
     if strategy == "high_loss":
         return _top(scores.train_loss, k)

@@ -44,6 +44,18 @@ def chunk_rows(n_params: int) -> int:
     return max(1, min(CHUNK_ROWS, CHUNK_ENTRIES // max(n_params, 1)))
 
 
+def carry_kernel(parent, child, keep: np.ndarray):
+    """Give ``child`` (``parent.subset(keep)``) the rows and columns ``keep`` of the parent's
+    cached K = X Xᵀ, when the parent has one: a refit then need not recompute K."""
+    K = getattr(parent, "_kernel_cache", None)
+    if K is not None:
+        idx = np.flatnonzero(keep) if keep.dtype == bool else keep
+        Ks = K[np.ix_(idx, idx)]
+        Ks.flags.writeable = False
+        child._kernel_cache = Ks
+    return child
+
+
 def penalty_mask(n_params: int, fit_intercept: bool) -> np.ndarray:
     """P's diagonal: 1 for a penalised coefficient, 0 for the intercept. Shape (n_params,)."""
     mask = np.ones(n_params)

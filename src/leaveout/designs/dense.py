@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._threads import sum_chunks
-from ._base import CHUNK_ROWS, KERNEL_BLOCK, Design
+from ._base import carry_kernel, CHUNK_ROWS, KERNEL_BLOCK, Design
 
 #: Bytes of X per chunk of a fused sweep (η and X̃ᵀr from the same rows while they are in cache).
 FUSED_BYTES = 2**21
@@ -136,7 +136,7 @@ class DenseDesign(Design):
 
     def subset(self, keep: np.ndarray) -> "DenseDesign":
         """The design restricted to the rows ``keep`` (an index array)."""
-        return DenseDesign(np.ascontiguousarray(self.X[keep]), self.fit_intercept)
+        return carry_kernel(self, DenseDesign(np.ascontiguousarray(self.X[keep]), self.fit_intercept), keep)
 
     # -- the kernel form (DESIGN.md §5): products in the row space, without the intercept -------
     @property
@@ -147,14 +147,16 @@ class DenseDesign(Design):
     def kernel(self) -> np.ndarray:
         """K = X Xᵀ, shape (n_samples, n_samples), by blocks of rows.
 
-        General products block by block (never one symmetric rank-k update of the whole X, the
-        kind of call that has crashed multi-threaded OpenBLAS on wide matrices).
+        Only the blocks on and above the diagonal are computed (half the flops), each a
+        general product (never one symmetric rank-k update of the whole X, the kind of call
+        that has crashed multi-threaded OpenBLAS on wide matrices); the rest is mirrored.
         """
         n = self.n_samples
         K = np.empty((n, n))
-        block = max(1, min(KERNEL_BLOCK, n - 1))
-        for start in range(0, n, block):
-            K[start : start + block] = self.X[start : start + block] @ self.X.T
+        for start in range(0, n, KERNEL_BLOCK):
+            stop = min(n, start + KERNEL_BLOCK)
+            K[start:stop, start:] = self.X[start:stop] @ self.X[start:].T
+            K[stop:, start:stop] = K[start:stop, stop:].T
         return K
 
     def kernel_columns(self, idx: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ._base import KERNEL_BLOCK, Design
+from ._base import carry_kernel, KERNEL_BLOCK, Design
 
 
 def _dense(M) -> np.ndarray:
@@ -111,16 +111,18 @@ class SparseDesign(Design):
 
     def subset(self, keep: np.ndarray) -> "SparseDesign":
         """The design restricted to the rows ``keep`` (an index array or boolean mask)."""
-        return SparseDesign(self.X[keep], self.fit_intercept)
+        return carry_kernel(self, SparseDesign(self.X[keep], self.fit_intercept), keep)
 
     # -- the kernel form ------------------------------------------------------------------------
     def kernel(self) -> np.ndarray:
-        """K = X Xᵀ, dense (n_samples, n_samples), one block of rows at a time."""
+        """K = X Xᵀ, dense (n_samples, n_samples), by blocks of rows: the blocks on and above
+        the diagonal by sparse products, the rest mirrored."""
         n = self.n_samples
         K = np.empty((n, n))
-        XT = self.X.T.tocsr()
         for start in range(0, n, KERNEL_BLOCK):
-            K[start : start + KERNEL_BLOCK] = _dense(self.X[start : start + KERNEL_BLOCK] @ XT)
+            stop = min(n, start + KERNEL_BLOCK)
+            K[start:stop, start:] = _dense(self.X[start:stop] @ self.X[start:].T)
+            K[stop:, start:stop] = K[start:stop, stop:].T
         return K
 
     def kernel_columns(self, idx: np.ndarray) -> np.ndarray:

