@@ -222,3 +222,19 @@ def test_import_leaveout_does_not_import_dask():
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(src)},
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_dask_dataframe_with_a_target_column(client):
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    X, y, _ = _data("logistic", seed=5)
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(P)]).assign(label=y)
+    ddf = dd.from_pandas(frame, npartitions=3)
+    features = ddf.drop(columns="label")
+    model = leaveout.fit(features, ddf["label"], l2=0.5)
+    ref = leaveout.fit(frame.drop(columns="label"), y, l2=0.5)
+    assert list(model.feature_names_in_) == list(ref.feature_names_in_)
+    assert rel(model.params_, ref.params_) < 1e-12
+    att = leaveout.Attributor(model, features, ddf["label"])
+    ref_att = leaveout.Attributor(ref, frame.drop(columns="label"), y)
+    assert rel(att.effects("rif").compute(), ref_att.effects("rif")) < TOL
