@@ -3,9 +3,12 @@
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
+
+import leaveout
 
 from leaveout.cli import main
 
@@ -15,8 +18,14 @@ pytest.importorskip("sklearn")
 def test_demo_numbers_are_consistent():
     from leaveout.demo import run_demo
 
-    res = run_demo(seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", leaveout.SetLeverageWarning)  # shown in the table instead
+        res = run_demo(seed=0)
     assert res.n_train + res.n_test == 569 and res.n_params == 31
+    # The set leverage column: h_i for the one-row set, in [0, 1) for every set.
+    assert len(res.set_leverage) == len(res.rows)
+    assert res.set_leverage[0] == pytest.approx(res.leverage.max(), rel=1e-10)
+    assert all(0 <= v < 1 for v in res.set_leverage)
     assert np.all((res.leverage >= 0) & (res.leverage < 1))
     # Σ h_i is the effective number of parameters: positive and at most n_params.
     assert 0 < res.leverage.sum() <= res.n_params

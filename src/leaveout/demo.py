@@ -5,13 +5,15 @@ Uses the public API only.  Returns the numbers it shows so they can be tested.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import targets
 from .attributor import Attributor
 from .estimators import METHODS
+from .exceptions import SetLeverageWarning
 from .fitting import fit
 
 
@@ -23,6 +25,7 @@ class DemoResult:
     l2: float
     leverage: np.ndarray
     rows: list  # (set name, size, {method: Δ Σ test logits}, {method: parameter rel. error})
+    set_leverage: list = field(default_factory=list)  # att.set_leverage of each set
 
 
 def _load_breast_cancer(seed: int):
@@ -67,15 +70,20 @@ def run_demo(seed: int = 0, l2: float = 1.0) -> DemoResult:
     ]
     set_list = [s for _, s in sets]
     test_logits = targets.linear_predictor(X_test, reduce="sum")
-    effects = {m: att.effects(m, remove=set_list, target=test_logits) for m in METHODS}
-    params = {m: att.effects(m, remove=set_list) for m in METHODS}
+    set_lev = [float(v) for v in att.set_leverage(set_list)]
+    # The demo contrasts the additive estimates with Newton on purpose, so instead of a
+    # SetLeverageWarning per call it shows each set's leverage in the table.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SetLeverageWarning)
+        effects = {m: att.effects(m, remove=set_list, target=test_logits) for m in METHODS}
+        params = {m: att.effects(m, remove=set_list) for m in METHODS}
     truth = params["retrain"]
     rows = []
     for j, (name, s) in enumerate(sets):
         err = {m: float(np.linalg.norm(params[m][j] - truth[j]) / np.linalg.norm(truth[j]))
                for m in METHODS[:3]}
         rows.append((name, len(s), {m: float(effects[m][j]) for m in METHODS}, err))
-    return DemoResult(n, len(y_test), att.n_params, l2, att.leverage, rows)
+    return DemoResult(n, len(y_test), att.n_params, l2, att.leverage, rows, set_lev)
 
 
 def format_demo(res: DemoResult) -> str:
@@ -94,13 +102,16 @@ def format_demo(res: DemoResult) -> str:
         "error of each estimate of the parameter change, ||Δ − Δ_retrain|| / ||Δ_retrain||:",
         "",
     ]
-    head = f"  {'removal set':<40}{'size':>5}" + "".join(f"{m:>9}" for m in METHODS) + \
+    head = f"  {'removal set':<40}{'size':>5}{'set lev':>8}" + "".join(f"{m:>9}" for m in METHODS) + \
         "   " + "".join(f"{'err ' + m:>12}" for m in METHODS[:3])
     lines.append(head)
     lines.append("  " + "-" * (len(head) - 2))
-    for name, size, eff, err in res.rows:
-        lines.append(f"  {name:<40}{size:>5}" + "".join(f"{eff[m]:>9.3f}" for m in METHODS)
+    levs = res.set_leverage or [float("nan")] * len(res.rows)
+    for (name, size, eff, err), lev in zip(res.rows, levs):
+        lines.append(f"  {name:<40}{size:>5}{lev:>8.2f}" + "".join(f"{eff[m]:>9.3f}" for m in METHODS)
                      + "   " + "".join(f"{err[m]:>12.1%}" for m in METHODS[:3]))
     lines += ["", "if underestimates each effect by about (1 − leverage); rif rescales it away; the",
-              "Newton step also accounts for the interactions within a set; retrain is exact."]
+              "Newton step also accounts for the interactions within a set; retrain is exact.",
+              "'set lev' is att.set_leverage(set) (h_i for one row): above 0.3 the additive if/rif",
+              "estimates are unreliable and leaveout warns when they are asked for; use newton."]
     return "\n".join(lines)
