@@ -81,13 +81,18 @@ class Design:
         """P's diagonal: 1 for a penalised coefficient, 0 for the intercept. Shape (n_params,)."""
         return penalty_mask(self.n_params, self.fit_intercept)
 
-    def rmatvec(self, v: np.ndarray) -> np.ndarray:
-        """X̃ᵀ v for v of shape (n_samples,); result (n_params,)."""
+    def _with_intercept(self, features: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """(features, Σ v) as a vector of shape (n_params,): X̃ᵀ-type products whose intercept
+        column is the ones vector, so its entry is the plain sum of ``v``."""
         out = np.empty(self.n_params)
-        out[: self.n_features] = self.X.T @ v
+        out[: self.n_features] = features
         if self.fit_intercept:
             out[-1] = v.sum()
         return out
+
+    def rmatvec(self, v: np.ndarray) -> np.ndarray:
+        """X̃ᵀ v for v of shape (n_samples,); result (n_params,)."""
+        return self._with_intercept(self.X.T @ v, v)
 
     def chunk_slices(self):
         """Row slices of at most ``chunk_rows(n_params)`` rows covering the design, in order.

@@ -66,20 +66,12 @@ class SparseDesign(Design):
 
     def abs_rmatvec(self, v: np.ndarray) -> np.ndarray:
         """|X̃|ᵀ v for v ≥ 0 of shape (n_samples,); result (n_params,)."""
-        out = np.empty(self.n_params)
-        out[: self.n_features] = self._absX.T @ v
-        if self.fit_intercept:
-            out[-1] = v.sum()
-        return out
+        return self._with_intercept(self._absX.T @ v, v)
 
     def sq_rmatvec(self, w: np.ndarray) -> np.ndarray:
         """(X̃ ∘ X̃)ᵀ w: the diagonal of X̃ᵀ diag(w) X̃, shape (n_params,)."""
-        out = np.empty(self.n_params)
         X2 = sp.csr_matrix((self.X.data**2, self.X.indices, self.X.indptr), shape=self.X.shape)
-        out[: self.n_features] = X2.T @ w
-        if self.fit_intercept:
-            out[-1] = w.sum()
-        return out
+        return self._with_intercept(X2.T @ w, w)
 
     def weighted_gram(self, w: np.ndarray) -> np.ndarray:
         """X̃ᵀ diag(w) X̃, dense (n_params, n_params), by a sparse product (no BLAS syrk)."""
