@@ -143,6 +143,15 @@ class BoundTarget:
             return self.family.mean(eta)
         return self.family.loss(eta, self.y)
 
+    def _per_row_change(self, eta, D):
+        """Each query row's f(η + D) − f(η), in the family's cancellation-free form."""
+        kind = self.target.kind
+        if kind == "linear_predictor":
+            return np.array(D, dtype=float)  # η is linear in θ: the change is D itself
+        if kind == "prediction":
+            return self.family.mean_change(eta, D)
+        return self.family.loss_change(eta, D, self.y)
+
     def _per_row_derivative(self, eta):
         kind = self.target.kind
         if kind == "linear_predictor":
@@ -189,7 +198,7 @@ class BoundTarget:
         """
         eta = self._eta(theta)
         with np.errstate(over="ignore", invalid="ignore"):
-            vals = self._per_row(eta[None, :] + D) - self._per_row(eta)[None, :]
+            vals = self._per_row_change(eta[None, :], D)
             if self.scalar:
                 vals = vals @ self._weights[:, None]
         finite = np.all(np.isfinite(D), axis=1)

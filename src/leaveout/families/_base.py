@@ -61,6 +61,18 @@ class Family:
         """``dμ/dη``, shape (n,)."""
         raise NotImplementedError
 
+    def loss_change(self, eta: np.ndarray, D: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``ℓ(η + D, y) − ℓ(η, y)`` elementwise (``η``, ``y`` broadcast against ``D``).
+
+        Families override this with a form that does not subtract two nearly equal losses, so
+        the change is accurate to rounding relative to itself even when ``D`` is tiny.
+        """
+        return self.loss(eta + D, y) - self.loss(eta, y)
+
+    def mean_change(self, eta: np.ndarray, D: np.ndarray) -> np.ndarray:
+        """``μ(η + D) − μ(η)`` elementwise, without cancellation where the family allows."""
+        return self.mean(eta + D) - self.mean(eta)
+
     def invalid_labels(self, y: np.ndarray) -> np.ndarray:
         """Boolean mask of labels outside the family's domain."""
         raise NotImplementedError

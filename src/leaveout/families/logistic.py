@@ -31,6 +31,17 @@ class Logistic(Family):
         # ℓ' = (1 − y)σ(η) − yσ(−η) has no cancellation for labels in {0, 1}.
         return np.abs(self.d1(eta, y))
 
+    # |D| above this takes the plain difference (e^{±D} would overflow; no cancellation there).
+    _LARGE_SHIFT = 30.0
+
+    def loss_change(self, eta, D, y):
+        # softplus(η + D) − softplus(η) = log1p(σ(η)(e^D − 1)); the argument stays above −1.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            out = np.log1p(expit(eta) * np.expm1(D)) - y * D
+        return _plain_where_large(out, D, lambda m: (
+            self.loss(_at(eta, out, m) + D[m], _at(y, out, m)) -
+            self.loss(_at(eta, out, m), _at(y, out, m))))
+
     def mean(self, eta):
         return expit(eta)
 
@@ -44,3 +55,19 @@ class Logistic(Family):
         ybar = np.average(y, weights=weights)
         ybar = min(max(ybar, 1e-3), 1.0 - 1e-3)
         return float(np.log(ybar / (1.0 - ybar)))
+
+
+# |D| above this takes the plain difference (e^{±D} would overflow; nothing cancels there).
+_LARGE_SHIFT = 30.0
+
+
+def _at(a, like, mask):
+    """Entries ``mask`` of ``a`` broadcast to the shape of ``like``."""
+    return np.broadcast_to(a, like.shape)[mask]
+
+
+def _plain_where_large(out, D, direct):
+    large = np.abs(D) > _LARGE_SHIFT
+    if large.any():
+        out[large] = direct(large)
+    return out

@@ -20,6 +20,13 @@ class Poisson(Family):
     def d2(self, eta, y):
         return np.exp(eta)
 
+    def loss_change(self, eta, D, y):
+        # e^{η+D} − e^η = e^η (e^D − 1), with expm1 accurate for small D.
+        return np.exp(eta) * np.expm1(D) - y * D
+
+    def mean_change(self, eta, D):
+        return np.exp(eta) * np.expm1(D)
+
     def mean(self, eta):
         return np.exp(eta)
 

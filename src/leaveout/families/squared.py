@@ -21,6 +21,13 @@ class Squared(Family):
     def d2(self, eta, y):
         return np.ones_like(eta)
 
+    def loss_change(self, eta, D, y):
+        # ½(η + D − y)² − ½(η − y)² = D(η − y + D/2), exactly, with no difference of squares.
+        return D * ((eta - y) + 0.5 * D)
+
+    def mean_change(self, eta, D):
+        return D + np.zeros_like(eta)
+
     def mean(self, eta):
         return eta.copy()
 
