@@ -58,3 +58,23 @@ def test_mean_change_of_squared_and_poisson():
     np.testing.assert_array_equal(get_family("squared").mean_change(eta, D), D)
     np.testing.assert_allclose(get_family("poisson").mean_change(eta, D), np.exp(eta) * D,
                                rtol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["if", "rif", "newton"])
+def test_linear_targets_per_row_plugin_is_the_first_order_answer(method):
+    # f linear in θ: plug-in f(θ̂ + Δθ) − f(θ̂) is ∇f·Δθ exactly, so both routes give one answer
+    # (taken by the cheaper first-order route, not by differences of f).
+    from leaveout import Attributor, fit, targets
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 6))
+    y = (X @ rng.standard_normal(6) + rng.standard_normal(300) > 0).astype(float)
+    att = Attributor(fit(X, y, family="logistic", l2=1.0), X, y)
+    for tg in (targets.linear_predictor(X[:4]), targets.linear_predictor(X[:4], reduce="sum"),
+               targets.coefficient(2)):
+        plug = att.effects(method, target=tg)
+        np.testing.assert_array_equal(plug, att.effects(method, target=tg, linearize=True))
+        deltas = att.effects(method)
+        ref = deltas[:, 2] if isinstance(tg, targets.Coefficient) else None
+        if ref is not None:
+            np.testing.assert_allclose(plug, ref, rtol=1e-12, atol=1e-15)

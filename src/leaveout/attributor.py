@@ -370,7 +370,7 @@ class Attributor:
         if remove is None:
             sizes = np.ones(self.n_samples, dtype=np.intp)
             record, refine = self._refinement(method, sizes, steps, tol)
-            if bound is not None and linearize:
+            if bound is not None and (linearize or bound.linear):  # linear f: plug-in = ∇f·Δθ
                 out = st.per_row_linear(method, bound.jacobian_t(st.theta), checkpoint, refine)
                 return bound.shape_result(self._newton_done(record, out, sizes, "row"))
             if bound is not None and refine is None:  # plug-in in blocks of rows

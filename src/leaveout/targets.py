@@ -128,6 +128,11 @@ class BoundTarget:
     def scalar(self) -> bool:
         return self._weights is not None
 
+    @property
+    def linear(self) -> bool:
+        """Whether f is linear in θ, so that its plug-in change is the first-order one exactly."""
+        return self.target.kind == "linear_predictor"
+
     def _eta(self, theta):
         d = self.X.shape[1]
         eta = np.asarray(self.X @ theta[:d])
@@ -303,6 +308,8 @@ class Coefficient(Target):
 
 class _BoundCoefficient(BoundTarget):
     """θ ↦ θ_j, with Jacobian e_j."""
+
+    linear = True
 
     def __init__(self, target, family, fit_intercept, index: int, n_params: int):
         self.target, self.family, self.fit_intercept, self.y = target, family, fit_intercept, None
