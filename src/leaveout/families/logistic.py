@@ -31,9 +31,6 @@ class Logistic(Family):
         # ℓ' = (1 − y)σ(η) − yσ(−η) has no cancellation for labels in {0, 1}.
         return np.abs(self.d1(eta, y))
 
-    # |D| above this takes the plain difference (e^{±D} would overflow; no cancellation there).
-    _LARGE_SHIFT = 30.0
-
     def loss_change(self, eta, D, y):
         # softplus(η + D) − softplus(η) = log1p(σ(η)(e^D − 1)); the argument stays above −1.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
