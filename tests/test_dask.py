@@ -132,7 +132,7 @@ def test_adopted_scikit_learn_classifier_with_its_own_labels(client):
 def _all_outputs(X, y):
     att = leaveout.Attributor(leaveout.fit(X, y, l2=0.5), X, y)
     return (att.params_, att.leverage.compute(), att.effects("rif").compute(),
-            att.effects("newton", remove=SETS))
+            att.effects("newton", remove=SETS), att.effects("retrain", remove=SETS))
 
 
 def _scale(client, n_workers):
@@ -238,3 +238,17 @@ def test_dask_dataframe_with_a_target_column(client):
     att = leaveout.Attributor(model, features, ddf["label"])
     ref_att = leaveout.Attributor(ref, frame.drop(columns="label"), y)
     assert rel(att.effects("rif").compute(), ref_att.effects("rif")) < TOL
+
+
+def test_retrain_of_many_sets_runs_refits_side_by_side_with_the_serial_answer(client,
+                                                                               monkeypatch):
+    from leaveout._dask import state
+
+    X, y, _ = _data("logistic", seed=5)
+    sets = [np.arange(i, i + 3) for i in range(0, 60, 6)]
+    datt = leaveout.Attributor(leaveout.fit(*_dask(X, y), l2=0.5), *_dask(X, y))
+    side_by_side = datt.effects("retrain", remove=sets)
+    monkeypatch.setattr(state, "MAX_CONCURRENT_REFITS", 1)
+    np.testing.assert_array_equal(datt.effects("retrain", remove=sets), side_by_side)
+    att = leaveout.Attributor(leaveout.fit(X, y, l2=0.5), X, y)
+    assert rel(side_by_side, att.effects("retrain", remove=sets)) < 1e-10
