@@ -34,17 +34,30 @@ class CGFactor:
         λ P's diagonal.
     max_iter : int, optional
         Iterations per solve (default 10 · n_params, at least 1000).
+    rtol : float, optional
+        The time/accuracy knob: each solve stops at a relative residual ‖Hz − v‖ / ‖v‖ ≤ rtol
+        (default :data:`RTOL`).  The error of z relative to H⁻¹v is at most cond(H) · rtol.
+
+    Attributes
+    ----------
+    info : list of dict
+        One record per solve: ``iterations`` and ``residual``, the relative residual
+        ‖Hz − v‖ / ‖v‖ of the returned z, recomputed from z after the iteration (not CG's
+        recursively updated residual, which can drift from the true one).
     """
 
     kind = "cg"
 
-    def __init__(self, design, w: np.ndarray, penalty: np.ndarray, *, max_iter: int | None = None):
+    def __init__(self, design, w: np.ndarray, penalty: np.ndarray, *, max_iter: int | None = None,
+                 rtol: float = RTOL):
         self.design, self.w, self.penalty = design, w, penalty
         self.n = design.n_params
         diag = design.sq_rmatvec(w) + penalty
         self._pinv = np.where(diag > 0, 1.0 / np.where(diag > 0, diag, 1.0), 1.0)
         self.max_iter = max_iter or max(1000, 10 * self.n)
+        self.rtol = float(rtol)
         self.iterations = 0
+        self.info: list[dict] = []
         self._ritz = (np.nan, np.nan)
 
     def matvec(self, v: np.ndarray) -> np.ndarray:
@@ -54,6 +67,7 @@ class CGFactor:
         x = np.zeros_like(b)
         bnorm = float(np.linalg.norm(b))
         if bnorm == 0.0:
+            self.info.append({"iterations": 0, "residual": 0.0})
             return x
         r = b.copy()
         z = self._pinv * r
@@ -69,7 +83,7 @@ class CGFactor:
             x += alpha * p
             r -= alpha * Ap
             alphas.append(alpha)
-            if float(np.linalg.norm(r)) <= RTOL * bnorm:
+            if float(np.linalg.norm(r)) <= self.rtol * bnorm:
                 break
             z = self._pinv * r
             rz_new = float(r @ z)
@@ -79,10 +93,12 @@ class CGFactor:
             p = z + beta * p
         else:
             raise ConvergenceError(
-                f"Conjugate gradients did not reach a relative residual of {RTOL:g} in "
+                f"Conjugate gradients did not reach a relative residual of {self.rtol:g} in "
                 f"{self.max_iter} iterations (the Hessian is too ill-conditioned for the "
                 f"iterative solver). Raise l2, standardise the features, or pass solver='kernel'.")
         self.iterations += it
+        true_res = float(np.linalg.norm(b - self.matvec(x))) / bnorm
+        self.info.append({"iterations": it, "residual": true_res})
         self._ritz = _ritz_extremes(alphas, betas)
         return x
 
