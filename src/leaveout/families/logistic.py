@@ -35,9 +35,11 @@ class Logistic(Family):
         # softplus(η + D) − softplus(η) = log1p(σ(η)(e^D − 1)); the argument stays above −1.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             out = np.log1p(expit(eta) * np.expm1(D)) - y * D
-        return _plain_where_large(out, D, lambda m: (
-            self.loss(_at(eta, out, m) + D[m], _at(y, out, m)) -
-            self.loss(_at(eta, out, m), _at(y, out, m))))
+        large = np.abs(D) > _LARGE_SHIFT  # e^{±D} overflows there, and nothing cancels:
+        if large.any():                   # the plain difference of the base class
+            E, Y = (np.broadcast_to(a, out.shape)[large] for a in (eta, y))
+            out[large] = super().loss_change(E, D[large], Y)
+        return out
 
     def mean(self, eta):
         return expit(eta)
@@ -56,15 +58,3 @@ class Logistic(Family):
 
 # |D| above this takes the plain difference (e^{±D} would overflow; nothing cancels there).
 _LARGE_SHIFT = 30.0
-
-
-def _at(a, like, mask):
-    """Entries ``mask`` of ``a`` broadcast to the shape of ``like``."""
-    return np.broadcast_to(a, like.shape)[mask]
-
-
-def _plain_where_large(out, D, direct):
-    large = np.abs(D) > _LARGE_SHIFT
-    if large.any():
-        out[large] = direct(large)
-    return out
