@@ -240,18 +240,27 @@ def test_dask_dataframe_with_a_target_column(client):
     assert rel(att.effects("rif").compute(), ref_att.effects("rif")) < TOL
 
 
-def test_retrain_of_many_sets_runs_refits_side_by_side_with_the_serial_answer(client,
-                                                                               monkeypatch):
-    from leaveout._dask import state
+def test_retrain_of_many_sets_shares_passes_with_the_serial_answer(client, monkeypatch):
+    """The refits of many sets share each pass (one per round of their Newton loops): the same
+    bits as one fit after another and as fits side by side, and NumPy's answer to 1e-10."""
+    from leaveout._dask import refits, state
 
     X, y, _ = _data("logistic", seed=5)
-    sets = [np.arange(i, i + 3) for i in range(0, 60, 6)]
+    sets = [np.arange(i, i + 3 + i // 6) for i in range(0, 60, 6)] + [[]]
     datt = leaveout.Attributor(leaveout.fit(*_dask(X, y), l2=0.5), *_dask(X, y))
-    side_by_side = datt.effects("retrain", remove=sets)
+    rounds = []
+    real = refits.RetainedStats.__call__
+    monkeypatch.setattr(refits.RetainedStats, "__call__",
+                        lambda self, b, t: rounds.append(len(b)) or real(self, b, t))
+    monkeypatch.setattr(refits, "REFITS_PER_PASS", 4)      # groups of 4, 4 and 2 sets
+    shared = datt.effects("retrain", remove=sets)
+    assert max(rounds) == 4 and len(rounds) < 0.5 * sum(rounds)  # passes shared by sets
+    monkeypatch.setattr(refits, "REFITS_PER_PASS", 1)   # each fit its own passes
+    np.testing.assert_array_equal(datt.effects("retrain", remove=sets[7:9]), shared[7:9])
     monkeypatch.setattr(state, "MAX_CONCURRENT_REFITS", 1)
-    np.testing.assert_array_equal(datt.effects("retrain", remove=sets), side_by_side)
+    np.testing.assert_array_equal(datt.effects("retrain", remove=sets[1:3]), shared[1:3])
     att = leaveout.Attributor(leaveout.fit(X, y, l2=0.5), X, y)
-    assert rel(side_by_side, att.effects("retrain", remove=sets)) < 1e-10
+    assert rel(shared, att.effects("retrain", remove=sets)) < 1e-10
 
 
 def test_refined_newton_steps_of_sets_equal_numpy_with_one_pass_per_round(client, monkeypatch):
@@ -267,13 +276,13 @@ def test_refined_newton_steps_of_sets_equal_numpy_with_one_pass_per_round(client
     datt = leaveout.Attributor(leaveout.fit(Xd, yd, l2=0.5, sample_weight=wd), Xd, yd,
                                sample_weight=wd)
     passes = []
-    real_pass = refresh.LockstepGradients._pass
+    real_pass = refresh.RetainedGradients.__call__
 
     def counted(self, batch, deltas):
         passes.append(list(batch))
         return real_pass(self, batch, deltas)
 
-    monkeypatch.setattr(refresh.LockstepGradients, "_pass", counted)
+    monkeypatch.setattr(refresh.RetainedGradients, "__call__", counted)
     for kw in ({"steps": 4, "tol": 0.0}, {"steps": 30}):
         passes.clear()
         ref = att.effects("newton", remove=sets, **kw)
