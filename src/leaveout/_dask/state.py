@@ -27,6 +27,7 @@ from functools import cached_property
 import dask
 import numpy as np
 
+from .._checkpoint import RefitStore
 from .._linear import LinearLoss
 from ..estimators import SINGULAR_GAP, WARN_GAP, FittedState
 from ..exceptions import ConvergenceError, SingularHessianError
@@ -220,17 +221,31 @@ class DaskFittedState(FittedState):
         over the blocks (:mod:`leaveout._dask.refits`); with ``REFITS_PER_PASS = 1`` each fit
         makes its own passes, up to :data:`MAX_CONCURRENT_REFITS` side by side on a
         distributed cluster.  The same bits either way.
+
+        With ``checkpoint`` (a directory) each finished refit is saved as it finishes and
+        reused by a later call on the same fitted problem (:class:`~leaveout._checkpoint.
+        RefitStore`, named by θ̂, H and the Dask names of the inputs).
         """
-        if checkpoint is not None:
-            raise ValueError("checkpoint is not supported for Dask designs yet; call "
-                             "effects('retrain', ...) without it (each refit is a distributed "
-                             "Newton fit).")
         out = np.zeros((len(sets), self.design.n_params))
         sets = [np.asarray(T, dtype=np.intp) for T in sets]
-        if refits.REFITS_PER_PASS > 1:
-            summaries = self._retained_summaries(sets)
-            thetas = refits.refit_sets(self, sets, summaries, self._fit_retained)
-            for k, theta in thetas.items():
+        if checkpoint is not None or refits.REFITS_PER_PASS > 1:
+            store = None if checkpoint is None else self._store(checkpoint)
+            saved = {} if store is None else {
+                k: th for k, T in enumerate(sets)
+                if T.size and (th := store.get(T, self.design.n_params)) is not None}
+            todo = [np.zeros(0, dtype=np.intp) if k in saved else T for k, T in enumerate(sets)]
+            if store is not None:
+                logger.info("retrain: %d of %d sets reused from the checkpoint %s",
+                            len(saved), len(sets), store.dir)
+
+            def fit_one(sub, T, k):
+                theta = self._fit_retained(sub, T, k)
+                if store is not None and np.isfinite(theta).all():
+                    store.put(T, theta)  # as each fit finishes: an interrupted call keeps it
+                return theta
+
+            thetas = refits.refit_sets(self, todo, self._retained_summaries(todo), fit_one)
+            for k, theta in {**thetas, **saved}.items():
                 out[k] = theta - self.theta
             logger.info("retrain: %d sets", len(sets))
             return out
@@ -263,6 +278,15 @@ class DaskFittedState(FittedState):
         sub = DaskLinearLoss(self.design, loss.family, loss.y, weights, loss.l2,
                              self._retained_summaries([T])[0])
         return self._fit_retained(sub, T, k)
+
+    def _store(self, checkpoint) -> RefitStore:
+        """The checkpoint store of this fitted problem, named without a pass over the data: by
+        θ̂ and H (sums over every row) and the Dask names of X, y and the weights (tokens of
+        their graphs), so a store is reused only for the same data in the same order."""
+        loss, d = self.loss, self.design
+        tag = (f"dask|{loss.family.name}|{loss.l2!r}|{d.fit_intercept}|{d.row_chunks}|"
+               f"{d.X.name}|{loss.y.name}|{loss.weights.name}")
+        return RefitStore(checkpoint, (self.theta, self.H), tag)
 
     def _fit_retained(self, sub: DaskLinearLoss, T: np.ndarray, k: int) -> np.ndarray:
         try:
