@@ -149,7 +149,7 @@ def test_randomized_leverages_within_reported_errors(fit_intercept):
         ses.append(np.median(se))
         info = att.solver_info_
         assert info["leverage_probes"] == probes and info["leverage_two_sided"]
-        assert info["leverage_solves"] == 2 * probes + int(fit_intercept)
+        assert info["leverage_solves"] == 2 * probes
         assert info["leverage_max_residual"] <= 1e-6 * 1.0001
         assert info["leverage_se_median"] == pytest.approx(np.median(se))
         # rif's factor 1/(1 − h): its error is as reported too.
@@ -180,6 +180,15 @@ def test_looser_rtol_fewer_iterations_larger_error():
     assert out[1e-3][1] <= P["cond"] * out[1e-3][2]
 
 
+def test_refined_newton_and_retrain_match_primal():
+    P = problem()
+    att, ref = cg_att(P), leaveout.Attributor(P["m"], P["X"], P["y"], P["sw"], solver="primal")
+    T = [np.arange(5), np.arange(20, 45)]
+    assert rel(att.effects("newton", remove=T, steps=3), ref.effects("newton", remove=T,
+                                                                     steps=3)) < 1e-7
+    assert rel(att.effects("retrain", remove=T), ref.effects("retrain", remove=T)) < 1e-7
+
+
 def test_set_leverage_exact_block_and_lanczos():
     P = problem()
     att = cg_att(P)
@@ -194,7 +203,8 @@ def test_dense_design_and_all_row_refusal():
     Xd = P["X"].toarray()
     att_d = leaveout.Attributor(P["m"], Xd, P["y"], P["sw"], solver="cg", probes=8)
     att_s = cg_att(P, probes=8)
-    np.testing.assert_allclose(att_d.leverage, att_s.leverage, rtol=1e-6)
+    # The probes are solved to 1e-6 only: the two designs stop at slightly different iterates.
+    np.testing.assert_allclose(att_d.leverage, att_s.leverage, rtol=0, atol=1e-4)
     tq = targets.loss(Xd[:3], P["y"][:3])
     np.testing.assert_allclose(att_d.effects("if", target=tq),
                                att_s.effects("if", target=targets.loss(P["X"][:3], P["y"][:3])),

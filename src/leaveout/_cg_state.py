@@ -23,9 +23,11 @@ Leverages (two random sketches, each with an exactly known distribution).
    would be poorly known.  So (λ > 0) the same sketch is applied to 1 − h_i = λ [(M⁻¹)₁₁]_ii
    of the kernel form (DESIGN.md §5): with B = W^½XXᵀW^½ + λI = ĀĀᵀ, Ā = [W^½X, √λ I], and
    Π = I − q uᵀ/σ (u = W^½1, q = B⁻¹u, σ = uᵀq; Π = I without an intercept),
-   (M⁻¹)₁₁ = Π B⁻¹ Πᵀ = Π B⁻¹ĀĀᵀB⁻¹ Πᵀ, so ĝ_i = (λ/s) Σ_j (Π B⁻¹ Ā g_j)_i² ~ (1 − h_i) χ²_s/s:
-   relative error √(2/s) on 1 − h.  One n-space solve (``cg.KernelCG``, B never formed) per
-   probe, plus one for q.
+   (M⁻¹)₁₁ = Π B⁻¹ Πᵀ = Π B⁻¹ĀĀᵀB⁻¹ Πᵀ and Π B⁻¹ = (M⁻¹)₁₁, so for g ~ N(0, I_{d+n}) the
+   entries of (M⁻¹)₁₁ Ā g are N(0, [(M⁻¹)₁₁]_ii) and ĝ_i = (λ/s) Σ_j ((M⁻¹)₁₁ Ā g_j)_i² is
+   distributed as (1 − h_i) χ²_s/s: relative error √(2/s) on 1 − h.  Nothing n × n is
+   needed: (M⁻¹)₁₁ = (I − S)/λ with S = W^½X̃ H⁻¹ X̃ᵀW^½, one p-space solve per probe (with
+   the same Jacobi preconditioner, which in n-space would have no column scales to use).
 3. :func:`combine_sides` weights the two independent estimates by their inverse variances:
    standard error √(2/s) · h(1 − h)/√(h² + (1 − h)²) ≤ √(2/s) · min(h, 1 − h), so both a
    small leverage and the 1 / (1 − h) of a large one are known to about √(2/s) relative.
@@ -34,7 +36,7 @@ Leverages (two random sketches, each with an exactly known distribution).
 (‖S_i‖² − h_i²)/s, can be negative, and its error depends on off-diagonal mass that no single
 row reveals.)  The probes are drawn from ``numpy.random.default_rng(random_state)`` in a fixed
 order (blocks of ``cg.BLOCK``), so the same inputs give the same leverages.  ``probes`` = s is
-the count per sketch (2s solves with λ > 0, one more with an intercept).
+the count per sketch (2s solves with λ > 0).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from scipy import linalg
 from .estimators import FittedState
 from .exceptions import ProblemTooLargeError
 from .solvers import gib
-from .solvers.cg import BLOCK, CGFactor, KernelCG
+from .solvers.cg import BLOCK, CGFactor
 
 #: Default relative residual ‖Hz − v‖ / ‖v‖ of the solves behind effects.
 RTOL = 1e-10
@@ -150,9 +152,22 @@ class CGState(FittedState):
     def _new_factor(self, loss, theta):
         return None, CGFactor(loss.design, self.w, loss.penalty, rtol=self.rtol)
 
+    def solved_rows(self, T: np.ndarray) -> np.ndarray:
+        """H⁻¹x̃_i for the rows T, (len(T), n_params): len(T) solves."""
+        return self.factor.solve(np.ascontiguousarray(self.design.rows(T).T)).T
+
     # -- X̃_Tᵀ without dense k × p rows --------------------------------------------------------
     def _rows_t(self, c_full: np.ndarray) -> np.ndarray:
         return self.design.rmatvec(c_full)
+
+    def _rows_t_matmat(self, C: np.ndarray) -> np.ndarray:
+        """X̃ᵀ C, shape (n_params, m), for C of shape (n_samples, m)."""
+        design, d = self.design, self.design.n_features
+        out = np.empty((design.n_params, C.shape[1]))
+        out[:d] = design.feature_matmat(C)
+        if design.fit_intercept:
+            out[d] = C.sum(axis=0)
+        return out
 
     def _combine(self, T: np.ndarray, c: np.ndarray) -> np.ndarray:
         full = np.zeros(self.design.n_samples)
@@ -215,10 +230,8 @@ class CGState(FittedState):
             Gn = rng.standard_normal((n, m))
             Gp = rng.standard_normal((p, m))
             Gn *= sw[:, None]
-            rhs = sp_[:, None] * Gp
-            rhs[: design.n_features] += design.feature_matmat(Gn)
-            if design.fit_intercept:
-                rhs[-1] += Gn.sum(axis=0)
+            rhs = self._rows_t_matmat(Gn)
+            rhs += sp_[:, None] * Gp
             before = len(self.factor.info)
             Y = self.factor.solve(rhs, rtol=rtol)
             self._leverage_solves += range(before, len(self.factor.info))
@@ -228,26 +241,24 @@ class CGState(FittedState):
         lam = self.loss.l2
         if not lam > 0.0:
             return h, np.sqrt(2.0 / s) * h
-        # The other side: 1 − h_i = λ [(M⁻¹)₁₁]_ii = λ ‖Āᵀ B⁻¹ Πᵀ e_i‖², B = W^½XXᵀW^½ + λI =
-        # ĀĀᵀ, Ā = [W^½X, √λ I], Π = I − q uᵀ/σ (u = W^½1, q = B⁻¹u, σ = uᵀq; Π = I without
-        # an intercept): the same Gaussian sketch, in n-space.
-        kcg = self._kernel_cg = KernelCG(design, self.w, lam, rtol=rtol)
-        if design.fit_intercept:
-            q = kcg.solve(sw)
-            sigma = float(sw @ q)
+        # The other side: 1 − h_i = λ [(M⁻¹)₁₁]_ii (module docstring), sampled through
+        # (M⁻¹)₁₁ = (I − S)/λ, S = W^½X̃ H⁻¹ X̃ᵀW^½: one well-preconditioned p-space solve a
+        # probe (B itself, n × n, is never needed).
+        self._two_sided = True
         accb = np.zeros(n)
         d = design.n_features
         for start in range(0, s, BLOCK):
             m = min(BLOCK, s - start)
             Gd = rng.standard_normal((d, m))
             Gn = rng.standard_normal((n, m))
-            R = sw[:, None] * design.data_matmat(Gd)
-            R += np.sqrt(lam) * Gn
-            Y = kcg.solve(R)
-            if design.fit_intercept:
-                Y -= np.outer(q, (sw @ Y) / sigma)
-            accb += np.einsum("ij,ij->i", Y, Y)
-        g = lam * accb / s                       # ~ (1 − h) · χ²_s / s
+            V = sw[:, None] * design.data_matmat(Gd)
+            V += np.sqrt(lam) * Gn                      # Ā g, shape (n, m)
+            before = len(self.factor.info)
+            Y = self.factor.solve(self._rows_t_matmat(sw[:, None] * V), rtol=rtol)
+            self._leverage_solves += range(before, len(self.factor.info))
+            V -= sw[:, None] * design.matmat(Y)         # (I − S) Ā g
+            accb += np.einsum("ij,ij->i", V, V)
+        g = accb / (lam * s)                     # ~ (1 − h) · χ²_s / s
         return combine_sides(h, g, self.w, s)
 
     @property
@@ -294,13 +305,12 @@ class CGState(FittedState):
         }
         if "_sketch" in self.__dict__:
             lrec = [recs[i] for i in self._leverage_solves]
-            lrec += getattr(getattr(self, "_kernel_cg", None), "info", [])
             h, se = self._sketch
             out.update({
                 "leverage_solves": len(lrec),
                 "leverage_iterations": int(sum(r["iterations"] for r in lrec)),
                 "leverage_max_residual": float(max(r["residual"] for r in lrec)),
-                "leverage_two_sided": hasattr(self, "_kernel_cg"),
+                "leverage_two_sided": getattr(self, "_two_sided", False),
                 "leverage_se_max": float(se.max(initial=0.0)),
                 "leverage_se_median": float(np.median(se)) if se.size else 0.0,
             })

@@ -222,36 +222,3 @@ def _ritz_extremes(alphas, betas) -> tuple[float, float]:
     ev = linalg.eigvalsh_tridiagonal(diag, off) if k > 1 else diag
     return float(ev.min()), float(ev.max())
 
-
-def _row_sq_norms(X) -> np.ndarray:
-    """‖x_i‖² of every row of X (dense or scipy.sparse), shape (n_samples,)."""
-    if sp.issparse(X):
-        return np.add.reduceat(np.r_[X.data**2, 0.0], X.indptr[:-1]) * (np.diff(X.indptr) > 0)
-    return np.einsum("ij,ij->i", X, X)
-
-
-class KernelCG(CGFactor):
-    """B⁻¹ for the n × n kernel matrix B = W^½ X Xᵀ W^½ + λI (X without the intercept column)
-    by the same preconditioned CG (Jacobi: diag B = w_i ‖x_i‖² + λ); B is never formed, each
-    product costs two products with X.  Needs λ > 0.  (Used for the leverages' 1 − h side,
-    ``leaveout._cg_state``.)"""
-
-    kind = "cg-kernel"
-
-    def __init__(self, design, w: np.ndarray, l2: float, *, max_iter: int | None = None,
-                 rtol: float = RTOL):
-        self.design, self.sw, self.l2 = design, np.sqrt(w), float(l2)
-        self.n = design.n_samples
-        self._pinv = 1.0 / (w * _row_sq_norms(design.X) + self.l2)
-        self.max_iter = max_iter or max(1000, 10 * self.n)
-        self.rtol = float(rtol)
-        self.iterations = 0
-        self.info: list[dict] = []
-        self._ritz = (np.nan, np.nan)
-
-    def matvec(self, v: np.ndarray) -> np.ndarray:
-        return self.matmat(v[:, None])[:, 0]
-
-    def matmat(self, V: np.ndarray) -> np.ndarray:
-        design, sw = self.design, self.sw[:, None]
-        return sw * design.data_matmat(_features_t(design, sw * V)) + self.l2 * V
