@@ -336,7 +336,7 @@ class Attributor:
         condition of the diagonally scaled H, which governs CG's iterations); ``leverage_probes``,
         ``random_state`` and ``leverage_rtol`` (probes are solved to max(rtol, 1e-6): their
         statistical error dominates), and once the leverages are computed ``leverage_solves``,
-        ``leverage_iterations``, ``leverage_max_residual``, ``leverage_two_sided``, ``leverage_se_max``,
+        ``leverage_iterations``, ``leverage_max_residual``, ``leverage_se_max``,
         ``leverage_se_median``, and ``rif_scale_relative_se_max`` / ``_median``: the relative
         standard error se_i / (1 − ĥ_i) of the factor 1 / (1 − h_i) that ``"rif"`` applies.
         """
