@@ -252,3 +252,46 @@ def test_retrain_of_many_sets_runs_refits_side_by_side_with_the_serial_answer(cl
     np.testing.assert_array_equal(datt.effects("retrain", remove=sets), side_by_side)
     att = leaveout.Attributor(leaveout.fit(X, y, l2=0.5), X, y)
     assert rel(side_by_side, att.effects("retrain", remove=sets)) < 1e-10
+
+
+def test_refined_newton_steps_of_sets_equal_numpy_with_one_pass_per_round(client, monkeypatch):
+    """steps > 1: the chord refreshes of all sets share one distributed pass per round (the
+    retained gradients over all rows), and give the NumPy path's estimates and record."""
+    from leaveout._dask import refresh
+
+    X, y, w = _data("logistic", seed=3)
+    sets = [np.arange(0, 40), [1, 5, 7], [], [100, 200, 299], np.arange(150, 160)]
+    att = leaveout.Attributor(leaveout.fit(X, y, l2=0.5, sample_weight=w), X, y,
+                              sample_weight=w)
+    Xd, yd, wd = _dask(X, y, w)
+    datt = leaveout.Attributor(leaveout.fit(Xd, yd, l2=0.5, sample_weight=wd), Xd, yd,
+                               sample_weight=wd)
+    passes = []
+    real_pass = refresh.LockstepGradients._pass
+
+    def counted(self, batch, deltas):
+        passes.append(list(batch))
+        return real_pass(self, batch, deltas)
+
+    monkeypatch.setattr(refresh.LockstepGradients, "_pass", counted)
+    for kw in ({"steps": 4, "tol": 0.0}, {"steps": 30}):
+        passes.clear()
+        ref = att.effects("newton", remove=sets, **kw)
+        got = datt.effects("newton", remove=sets, **kw)
+        assert rel(got, ref) < TOL
+        for field in ("steps", "converged", "contracting"):
+            np.testing.assert_array_equal(getattr(datt.newton_info_, field),
+                                          getattr(att.newton_info_, field))
+        steps = att.newton_info_.steps
+        assert len(passes) == steps.max() - 1          # one pass per round, for all sets
+        assert passes[0] == [k for k, T in enumerate(sets) if len(T)]
+    # the refined estimate is closer to the exact refit than the Newton step (and than 1e-8)
+    exact = att.effects("retrain", remove=sets)
+    assert rel(got, exact) < 1e-8 < rel(att.effects("newton", remove=sets), exact)
+    # a target's effect goes through the same sets; groups of 2 sets give the same estimates
+    t = targets.loss(X[:5], y[:5])
+    monkeypatch.setattr(refresh, "SETS_AT_ONCE", 2)
+    assert rel(datt.effects("newton", remove=sets, target=t, steps=3),
+               att.effects("newton", remove=sets, target=t, steps=3)) < TOL
+    with pytest.raises(ValueError, match="remove=None"):
+        datt.effects("newton", steps=3)

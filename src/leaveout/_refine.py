@@ -511,6 +511,8 @@ def set_gradient(state, T: np.ndarray):
     ∇L₋T(θ) = X̃ᵀ r₋T(θ) + λPθ with r₋T the row gradient scales zeroed on T: one pass over the
     design through its seam (X̃θ, then X̃ᵀr), the design never copied or subset.
     """
+    if hasattr(state, "retained_gradient"):  # a state whose rows are not all in memory (Dask)
+        return state.retained_gradient(T)
     loss = state.loss
     theta0, penalty, design = state.theta, loss.penalty, loss.design
     if hasattr(design, "value_and_gradient"):

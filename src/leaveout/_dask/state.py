@@ -35,6 +35,7 @@ from .compute import concat, current_client, persist
 from ..designs.dask import _dense, aligned, gather
 from .inputs import support_masks
 from .loss import DaskLinearLoss, exact_fit
+from .refresh import refine_sets
 
 #: Refits of ``retrain`` whose Newton loops run side by side on a distributed cluster.
 MAX_CONCURRENT_REFITS = 8
@@ -64,10 +65,19 @@ class _SubsetState(FittedState):
     a set leaves no finite optimum is decided against the full data's support counts.
     """
 
+    #: The :class:`~leaveout._dask.refresh.LockstepGradients` of refined Newton steps in
+    #: progress (their gradients need every row of the data, not just the gathered ones).
+    rounds = None
+
     def __init__(self, loss, theta, hessian, factor, row_ids, support_counts):
         super().__init__(loss, theta, hessian, factor)
         self.row_ids = row_ids
         self._totals = support_counts
+
+    def retained_gradient(self, T: np.ndarray):
+        """D ↦ ∇L₋T(θ̂ + D) over all rows of the data, for :mod:`leaveout._refine` (one pass per
+        round of refreshes, shared by the sets refined together)."""
+        return self.rounds.gradient
 
     def _degenerate(self, T: np.ndarray) -> bool:
         return any(total and M[T].sum() == total
@@ -183,13 +193,18 @@ class DaskFittedState(FittedState):
 
     def sets(self, method: str, sets: list[np.ndarray], checkpoint=None,
              refine=None) -> np.ndarray:
-        """Parameter effect of removing each set, NumPy (len(sets), n_params)."""
-        _no_refine(refine)
+        """Parameter effect of removing each set, NumPy (len(sets), n_params).
+
+        ``refine`` (``newton`` only): the chord refreshes of all sets run in lockstep, each
+        round one pass over the blocks (:mod:`leaveout._dask.refresh`).
+        """
         if method == "retrain":
             return self.retrain(sets, checkpoint)
         local, sets = self._subset(sets)
         if local is None:
             return np.zeros((len(sets), self.design.n_params))
+        if refine is not None:
+            return refine_sets(self, local, sets, refine)
         return local.sets(method, sets)
 
     def set_leverage(self, T: np.ndarray) -> float:
@@ -301,9 +316,10 @@ def _plugin_block(db, Q, change):
 
 def _no_refine(refine) -> None:
     if refine is not None:
-        raise ValueError("Refined Newton steps (steps > 1) are not supported for Dask designs "
-                         "yet: each step needs the retained gradient over all rows. Use "
-                         "steps=1 (the Newton step) or method='retrain'.")
+        raise ValueError("Refined Newton steps (steps > 1) of every row alone (remove=None) are "
+                         "not supported for Dask designs: each of the n removals needs its own "
+                         "gradient over all rows per step (O(n²p) a step). Pass the sets to "
+                         "refine as remove=[...], or use steps=1 (the Newton step).")
 
 
 def _flag_block(xb, yb, sb, off, spec):
