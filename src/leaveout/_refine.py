@@ -629,7 +629,7 @@ def retained_gradients(state, sets: list, D: np.ndarray, closures: dict | None =
     ``keys[j]`` across calls).
     """
     design = state.loss.design
-    if not isinstance(design, DenseDesign):
+    if not isinstance(design, DenseDesign) or hasattr(state, "retained_gradient"):
         closures = {} if closures is None else closures
         keys = range(len(sets)) if keys is None else keys
         out = np.empty_like(D)
