@@ -113,9 +113,13 @@ class FittedState:
         self.w = loss.row_curvature(self.eta)
         if factor is None or getattr(factor, "kind", "primal") != self.solver or \
                 (self.solver == "primal" and hessian is None):
-            hessian, factor = hessian_factor(loss, theta, self.eta, self.solver)
+            hessian, factor = self._new_factor(loss, theta)
         self.H = hessian
         self.factor = factor
+
+    def _new_factor(self, loss: LinearLoss, theta: np.ndarray):
+        """(H or None, a factor applying H⁻¹) at θ̂ by this state's solver."""
+        return hessian_factor(loss, theta, self.eta, self.solver)
 
     def _names(self, idx) -> str:
         idx = np.asarray(idx, dtype=np.intp)
