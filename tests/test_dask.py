@@ -240,18 +240,33 @@ def test_dask_dataframe_with_a_target_column(client):
     assert rel(att.effects("rif").compute(), ref_att.effects("rif")) < TOL
 
 
-def test_retrain_of_many_sets_runs_refits_side_by_side_with_the_serial_answer(client,
-                                                                               monkeypatch):
-    from leaveout._dask import state
-
+@pytest.fixture(scope="module")
+def logistic_pair(client):
+    """(Dask Attributor, NumPy Attributor) of one logistic fit, for the retrain tests."""
     X, y, _ = _data("logistic", seed=5)
-    sets = [np.arange(i, i + 3) for i in range(0, 60, 6)]
     datt = leaveout.Attributor(leaveout.fit(*_dask(X, y), l2=0.5), *_dask(X, y))
-    side_by_side = datt.effects("retrain", remove=sets)
+    return datt, leaveout.Attributor(leaveout.fit(X, y, l2=0.5), X, y)
+
+
+def test_retrain_of_many_sets_shares_passes_with_the_serial_answer(logistic_pair, monkeypatch):
+    """The refits of many sets share each pass (one per round of their Newton loops): the same
+    bits as one fit after another and as fits side by side, and NumPy's answer to 1e-10."""
+    from leaveout._dask import refits, state
+
+    datt, att = logistic_pair
+    sets = [np.arange(i, i + 3 + i // 6) for i in range(0, 60, 6)] + [[]]
+    rounds = []
+    real = refits.RetainedStats.__call__
+    monkeypatch.setattr(refits.RetainedStats, "__call__",
+                        lambda self, b, t: rounds.append(len(b)) or real(self, b, t))
+    monkeypatch.setattr(refits, "REFITS_PER_PASS", 4)      # groups of 4, 4 and 2 sets
+    shared = datt.effects("retrain", remove=sets)
+    assert max(rounds) == 4 and len(rounds) < 0.5 * sum(rounds)  # passes shared by sets
+    monkeypatch.setattr(refits, "REFITS_PER_PASS", 1)   # each fit its own passes
+    np.testing.assert_array_equal(datt.effects("retrain", remove=sets[7:9]), shared[7:9])
     monkeypatch.setattr(state, "MAX_CONCURRENT_REFITS", 1)
-    np.testing.assert_array_equal(datt.effects("retrain", remove=sets), side_by_side)
-    att = leaveout.Attributor(leaveout.fit(X, y, l2=0.5), X, y)
-    assert rel(side_by_side, att.effects("retrain", remove=sets)) < 1e-10
+    np.testing.assert_array_equal(datt.effects("retrain", remove=sets[1:3]), shared[1:3])
+    assert rel(shared, att.effects("retrain", remove=sets)) < 1e-10
 
 
 def test_refined_newton_steps_of_sets_equal_numpy_with_one_pass_per_round(client, monkeypatch):
@@ -267,13 +282,13 @@ def test_refined_newton_steps_of_sets_equal_numpy_with_one_pass_per_round(client
     datt = leaveout.Attributor(leaveout.fit(Xd, yd, l2=0.5, sample_weight=wd), Xd, yd,
                                sample_weight=wd)
     passes = []
-    real_pass = refresh.LockstepGradients._pass
+    real_pass = refresh.RetainedGradients.__call__
 
     def counted(self, batch, deltas):
         passes.append(list(batch))
         return real_pass(self, batch, deltas)
 
-    monkeypatch.setattr(refresh.LockstepGradients, "_pass", counted)
+    monkeypatch.setattr(refresh.RetainedGradients, "__call__", counted)
     for kw in ({"steps": 4, "tol": 0.0}, {"steps": 30}):
         passes.clear()
         ref = att.effects("newton", remove=sets, **kw)
@@ -295,3 +310,20 @@ def test_refined_newton_steps_of_sets_equal_numpy_with_one_pass_per_round(client
                att.effects("newton", remove=sets, target=t, steps=3)) < TOL
     with pytest.raises(ValueError, match="remove=None"):
         datt.effects("newton", steps=3)
+
+
+def test_retrain_checkpoint_keeps_each_finished_refit(logistic_pair, tmp_path, monkeypatch):
+    """A checkpoint holds every finished refit; a later call refits only the others."""
+    from leaveout._dask import refits
+
+    datt, att = logistic_pair
+    sets = [[1, 2, 3], [50, 60], []]
+    first = datt.effects("retrain", remove=sets[:1], checkpoint=tmp_path)
+    refitted = []
+    real = refits.refit_sets
+    monkeypatch.setattr(refits, "refit_sets", lambda st, todo, *a: refitted.append(
+        [len(T) for T in todo]) or real(st, todo, *a))
+    both = datt.effects("retrain", remove=sets, checkpoint=tmp_path)
+    assert refitted == [[0, 2, 0]]                      # set 0 came from the checkpoint
+    np.testing.assert_array_equal(both[:1], first)
+    assert rel(both, att.effects("retrain", remove=sets)) < 1e-10

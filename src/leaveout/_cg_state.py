@@ -181,7 +181,7 @@ class CGState(FittedState):
         return 0.5 * (C + C.T)
 
     def _woodbury_parts(self, T: np.ndarray):
-        return self._cross(T), lambda c: self._combine(T, c)
+        return self._cross(T), lambda c: self._combine(T, c), None, None
 
     def set_leverage(self, T: np.ndarray) -> float:
         """λ_max(W_T^½ X̃_T H⁻¹ X̃_Tᵀ W_T^½): exactly (k solves) for k ≤ BLOCK rows, else by

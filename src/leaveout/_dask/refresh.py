@@ -12,107 +12,55 @@ summed over the blocks in the fixed tree of :func:`~leaveout._dask.compute.tree_
 client holds p × S numbers per round.
 
 :mod:`leaveout._refine` stays generic: it asks the state for ``retained_gradient(T)`` (the
-callable D ↦ ∇L₋T(θ̂ + D)), which here hands D to the round in progress and waits for its
-column.  A round starts when every set of the group has asked or finished, so which sets share
-a pass depends only on the data (how many steps each set takes), never on thread timing; the
-sets are placed in the pass by their position in the call.  The same inputs give the same bits.
+callable D ↦ ∇L₋T(θ̂ + D)), which here hands D to the round in progress
+(:class:`~leaveout._dask.lockstep.Lockstep`) and waits for its column.
 """
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from ..designs.dask import _dense, aligned
+from .lockstep import Lockstep, run_group
 
 #: Sets whose chord iterations share the passes of one group (a thread each); groups run one
 #: after the other.  A pass computes X̃_b Θ for up to this many columns per block.
 SETS_AT_ONCE = 64
 
 
-class _Aborted(Exception):
-    """The coordinator stopped the rounds (a pass failed); the set's thread just ends."""
-
-
-class LockstepGradients:
-    """The rounds of retained-gradient passes for one group of sets.
+class RetainedGradients:
+    """The ``answer`` of a :class:`~leaveout._dask.lockstep.Lockstep` of chord refreshes: the
+    retained gradients ∇L₋T(θ̂ + D) of the asking sets, from one pass.
 
     Parameters
     ----------
     state : DaskFittedState
         The full data's state (design, y, weights, θ̂, penalty).
-    members : dict
+    rows : dict
         Set position k → its rows (global indices, ndarray of int).
     """
 
-    def __init__(self, state, members: dict[int, np.ndarray]):
+    def __init__(self, state, rows: dict[int, np.ndarray]):
         self.state = state
-        self.rows = members
-        self._cond = threading.Condition()
-        self._active = set(members)
-        self._pending: dict[int, np.ndarray] = {}
-        self._results: dict[int, np.ndarray] = {}
-        self._error: BaseException | None = None
-        self._local = threading.local()
-        self.n_passes = 0
+        self.rows = rows
 
-    # -- the sets' side (client threads) -----------------------------------------------------
-    def run(self, k: int, work):
-        """Run ``work()`` as set k's thread; set k leaves the rounds when it returns."""
-        self._local.k = k
-        try:
-            return work()
-        finally:
-            with self._cond:
-                self._active.discard(k)
-                self._cond.notify_all()
-
-    def gradient(self, D: np.ndarray) -> np.ndarray:
-        """∇L₋T(θ̂ + D) for the calling thread's set: joins the next round and waits for it."""
-        k = self._local.k
-        with self._cond:
-            self._pending[k] = np.array(D, dtype=np.float64)
-            self._cond.notify_all()
-            self._cond.wait_for(lambda: k in self._results or self._error is not None)
-            if k not in self._results:
-                raise _Aborted
-            return self._results.pop(k)
-
-    # -- the coordinator (the calling thread, which holds the Dask client) -------------------
-    def coordinate(self) -> None:
-        """Run rounds until every set has finished; each round is one pass."""
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: set(self._pending) == self._active)
-                if not self._active:
-                    return
-                batch = sorted(self._pending)
-                thetas = [self._pending.pop(k) for k in batch]
-            try:
-                grads = self._pass(batch, thetas)
-            except BaseException as exc:
-                with self._cond:
-                    self._error = exc
-                    self._cond.notify_all()
-                raise
-            with self._cond:
-                self._results.update(zip(batch, grads))
-                self._cond.notify_all()
-
-    def _pass(self, batch: list[int], deltas: list[np.ndarray]) -> list[np.ndarray]:
+    def __call__(self, batch: list[int], deltas: list[np.ndarray]) -> list[np.ndarray]:
         st = self.state
         Theta = st.theta[:, None] + np.stack(deltas, axis=1)           # (p, S)
-        rows = np.concatenate([self.rows[k] for k in batch]).astype(np.int64)
-        cols = np.repeat(np.arange(len(batch)), [self.rows[k].size for k in batch])
+        rows, cols = set_rows(self.rows, batch)
         G = st.design.reduce_rows(
             _retained_gradient_block, st.loss.y, st.loss.weights,
             args=(Theta, rows, cols, st.loss.family, st.design.fit_intercept),
             what="a refined Newton step (retained gradients)")
-        self.n_passes += 1
         penalty = st.loss.penalty
         return [G[:, j] + penalty * Theta[:, j] for j in range(len(batch))]
+
+
+def set_rows(rows: dict, batch: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(the rows of the batch's sets, global; the column of each in the batch), int64."""
+    sizes = [rows[k].size for k in batch]
+    return (np.concatenate([rows[k] for k in batch]).astype(np.int64),
+            np.repeat(np.arange(len(batch), dtype=np.int64), sizes))
 
 
 def _retained_gradient_block(xb, yb, sb, off, Theta, rows, cols, family, fi):
@@ -147,19 +95,18 @@ def refine_sets(state, local, sets: list[np.ndarray], refine) -> np.ndarray:
     local._support_masks  # noqa: B018 - the cached masks of the degeneracy check, before the threads
     for start in range(0, len(todo), SETS_AT_ONCE):
         group = todo[start:start + SETS_AT_ONCE]
-        rounds = LockstepGradients(state, {k: local.row_ids[sets[k]] for k in group})
+        rounds = Lockstep(group, RetainedGradients(state, {k: local.row_ids[sets[k]]
+                                                            for k in group}))
         local.rounds = rounds
 
         def one(k):
             alone = [sets[j] if j == k else empty for j in range(m)]
             return local.sets("newton", alone, refine=refine)[k]
 
-        with ThreadPoolExecutor(len(group)) as pool:
-            futures = {k: pool.submit(rounds.run, k, lambda k=k: one(k)) for k in group}
-            try:
-                rounds.coordinate()
-            finally:
-                local.rounds = None
-            for k, fut in futures.items():
-                out[k] = fut.result()
+        try:
+            done = run_group(rounds, {k: (lambda k=k: one(k)) for k in group})
+        finally:
+            local.rounds = None
+        for k, row in done.items():
+            out[k] = row
     return out
