@@ -129,7 +129,7 @@ class FittedState:
             Z = self.design.rows_into(sl, np.empty((sl.stop - sl.start, self.design.n_params)))
             h[sl] = self.w[sl] * _row_sq_norms(self.factor.whiten_rows(Z))
 
-        map_chunks(chunk, self.design.chunk_slices())
+        map_chunks(chunk, self.design.solve_slices())
         return h
 
     @cached_property
@@ -199,7 +199,7 @@ class FittedState:
             self.factor.unwhiten_rows(Z)
             Z *= (self.r[sl] if method == "if" else _rif_scale(self.r[sl], h[sl])[0])[:, None]
 
-        map_chunks(chunk, self.design.chunk_slices())
+        map_chunks(chunk, self.design.solve_slices())
         if not known:
             self.__dict__["leverage"] = h
         if method != "if":
@@ -230,7 +230,7 @@ class FittedState:
         def chunk(sl):
             A[sl] = self.design.matmat(V, sl)
 
-        map_chunks(chunk, self.design.chunk_slices())
+        map_chunks(chunk, self.design.solve_slices())
         return A
 
     def _check_all_rows(self) -> None:
