@@ -261,9 +261,10 @@ class FittedState:
             if method == "retrain":
                 D = np.asarray(Q.T @ deltas[sl].T).T  # Q may be sparse
             else:
-                D = self._plugin_block(sl, V) * scale[sl, None]
+                D = self._plugin_block(sl, V)   # a new array (or a block of one): scaled in place
+                D *= scale[sl, None]
             blocks.append(change(D))
-        out = np.concatenate(blocks)
+        out = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
         return out if method == "retrain" else self._nan_degenerate_rows(out)
 
     def _plugin_solve(self, Q):
