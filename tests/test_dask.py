@@ -240,15 +240,110 @@ def test_dask_dataframe_with_a_target_column(client):
     assert rel(att.effects("rif").compute(), ref_att.effects("rif")) < TOL
 
 
-def test_retrain_of_many_sets_runs_refits_side_by_side_with_the_serial_answer(client,
-                                                                               monkeypatch):
-    from leaveout._dask import state
-
+@pytest.fixture(scope="module")
+def logistic_pair(client):
+    """(Dask Attributor, NumPy Attributor) of one logistic fit, for the retrain tests."""
     X, y, _ = _data("logistic", seed=5)
-    sets = [np.arange(i, i + 3) for i in range(0, 60, 6)]
     datt = leaveout.Attributor(leaveout.fit(*_dask(X, y), l2=0.5), *_dask(X, y))
-    side_by_side = datt.effects("retrain", remove=sets)
+    return datt, leaveout.Attributor(leaveout.fit(X, y, l2=0.5), X, y)
+
+
+def test_retrain_of_many_sets_shares_passes_with_the_serial_answer(logistic_pair, monkeypatch):
+    """The refits of many sets share each pass (one per round of their Newton loops): the same
+    bits as one fit after another and as fits side by side, and NumPy's answer to 1e-10."""
+    from leaveout._dask import refits, state
+
+    datt, att = logistic_pair
+    sets = [np.arange(i, i + 3 + i // 6) for i in range(0, 60, 6)] + [[]]
+    rounds = []
+    real = refits.RetainedStats.__call__
+    monkeypatch.setattr(refits.RetainedStats, "__call__",
+                        lambda self, b, t: rounds.append(len(b)) or real(self, b, t))
+    monkeypatch.setattr(refits, "REFITS_PER_PASS", 4)      # groups of 4, 4 and 2 sets
+    shared = datt.effects("retrain", remove=sets)
+    assert max(rounds) == 4 and len(rounds) < 0.5 * sum(rounds)  # passes shared by sets
+    monkeypatch.setattr(refits, "REFITS_PER_PASS", 1)   # each fit its own passes
+    np.testing.assert_array_equal(datt.effects("retrain", remove=sets[7:9]), shared[7:9])
     monkeypatch.setattr(state, "MAX_CONCURRENT_REFITS", 1)
-    np.testing.assert_array_equal(datt.effects("retrain", remove=sets), side_by_side)
-    att = leaveout.Attributor(leaveout.fit(X, y, l2=0.5), X, y)
-    assert rel(side_by_side, att.effects("retrain", remove=sets)) < 1e-10
+    np.testing.assert_array_equal(datt.effects("retrain", remove=sets[1:3]), shared[1:3])
+    assert rel(shared, att.effects("retrain", remove=sets)) < 1e-10
+
+
+def test_refined_newton_steps_of_sets_equal_numpy_with_one_pass_per_round(client, monkeypatch):
+    """steps > 1: the chord refreshes of all sets share one distributed pass per round (the
+    retained gradients over all rows), and give the NumPy path's estimates and record."""
+    from leaveout._dask import refresh
+
+    X, y, w = _data("logistic", seed=3)
+    sets = [np.arange(0, 40), [1, 5, 7], [], [100, 200, 299], np.arange(150, 160)]
+    att = leaveout.Attributor(leaveout.fit(X, y, l2=0.5, sample_weight=w), X, y,
+                              sample_weight=w)
+    Xd, yd, wd = _dask(X, y, w)
+    datt = leaveout.Attributor(leaveout.fit(Xd, yd, l2=0.5, sample_weight=wd), Xd, yd,
+                               sample_weight=wd)
+    passes = []
+    real_pass = refresh.RetainedGradients.__call__
+
+    def counted(self, batch, deltas):
+        passes.append(list(batch))
+        return real_pass(self, batch, deltas)
+
+    monkeypatch.setattr(refresh.RetainedGradients, "__call__", counted)
+    for kw in ({"steps": 4, "tol": 0.0}, {"steps": 30}):
+        passes.clear()
+        ref = att.effects("newton", remove=sets, **kw)
+        got = datt.effects("newton", remove=sets, **kw)
+        assert rel(got, ref) < TOL
+        for field in ("steps", "converged", "contracting"):
+            np.testing.assert_array_equal(getattr(datt.newton_info_, field),
+                                          getattr(att.newton_info_, field))
+        steps = att.newton_info_.steps
+        assert len(passes) == steps.max() - 1          # one pass per round, for all sets
+        assert passes[0] == [k for k, T in enumerate(sets) if len(T)]
+    # the refined estimate is closer to the exact refit than the Newton step (and than 1e-8)
+    exact = att.effects("retrain", remove=sets)
+    assert rel(got, exact) < 1e-8 < rel(att.effects("newton", remove=sets), exact)
+    # a target's effect goes through the same sets; groups of 2 sets give the same estimates
+    t = targets.loss(X[:5], y[:5])
+    monkeypatch.setattr(refresh, "SETS_AT_ONCE", 2)
+    assert rel(datt.effects("newton", remove=sets, target=t, steps=3),
+               att.effects("newton", remove=sets, target=t, steps=3)) < TOL
+    with pytest.raises(ValueError, match="remove=None"):
+        datt.effects("newton", steps=3)
+
+
+def test_retrain_checkpoint_keeps_each_finished_refit(logistic_pair, tmp_path, monkeypatch):
+    """A checkpoint holds every finished refit; a later call refits only the others."""
+    from leaveout._dask import refits
+
+    datt, att = logistic_pair
+    sets = [[1, 2, 3], [50, 60], []]
+    first = datt.effects("retrain", remove=sets[:1], checkpoint=tmp_path)
+    refitted = []
+    real = refits.refit_sets
+    monkeypatch.setattr(refits, "refit_sets", lambda st, todo, *a: refitted.append(
+        [len(T) for T in todo]) or real(st, todo, *a))
+    both = datt.effects("retrain", remove=sets, checkpoint=tmp_path)
+    assert refitted == [[0, 2, 0]]                      # set 0 came from the checkpoint
+    np.testing.assert_array_equal(both[:1], first)
+    assert rel(both, att.effects("retrain", remove=sets)) < 1e-10
+
+
+def test_scalar_target_on_dask_query_rows_equals_numpy(logistic_pair):
+    """A test set as a Dask array (reduce='sum'/'mean'): values, set effects (plug-in and first
+    order) and first-order per-row effects equal those of the same rows in memory (1e-10)."""
+    datt, att = logistic_pair
+    Xq, yq = make_data("logistic", n=130, p=P, seed=2)
+    Xqd, yqd = (da.from_array(a, chunks=(40,) + a.shape[1:]) for a in (Xq, yq))
+    sets = [[1, 5, 7], [100, 200, 299], []]
+    for make in (lambda A, b: targets.loss(A, b, reduce="sum"),
+                 lambda A, b: targets.prediction(A, reduce="mean")):
+        on_dask, in_memory = make(Xqd, yqd), make(Xq, yq)
+        assert rel(datt.evaluate(on_dask), att.evaluate(in_memory)) < TOL
+        assert rel(att.evaluate(on_dask), att.evaluate(in_memory)) < TOL  # NumPy training data
+        assert rel(datt.effects("newton", remove=sets, target=on_dask),
+                   att.effects("newton", remove=sets, target=in_memory)) < TOL
+        assert rel(datt.effects("rif", remove=sets, target=on_dask, linearize=True),
+                   att.effects("rif", remove=sets, target=in_memory, linearize=True)) < TOL
+    assert rel(_lazy(datt.effects("rif", target=on_dask, linearize=True), None),
+               att.effects("rif", target=in_memory, linearize=True)) < TOL

@@ -105,17 +105,24 @@ def _check_one_set(indices, n_samples: int, k: int) -> np.ndarray:
                             f"first {float(arr[i])!r} at position {i}.")
     elif arr.dtype.kind not in "iu":
         raise TypeError(f"{where} must hold integer row indices; got dtype {arr.dtype}.")
-    out = (arr < 0) | (arr >= n_samples)  # before the cast to intp, which could wrap around
-    if out.any():
+    return _checked_positions(arr, n_samples, where)
+
+
+def _checked_positions(arr: np.ndarray, n_samples: int, where: str) -> np.ndarray:
+    """A non-empty 1-D integer or integral-float array of positions, range- and repeat-checked,
+    as intp."""
+    if arr.min() < 0 or arr.max() >= n_samples:  # before the cast to intp (it could wrap)
+        out = (arr < 0) | (arr >= n_samples)
         _raise_out_of_range(arr[out][0], n_samples, where)
     arr = arr.astype(np.intp)
-    uniq, counts = np.unique(arr, return_counts=True)
-    if (counts > 1).any():
+    srt = np.sort(arr)
+    repeated = srt[1:] == srt[:-1]
+    if repeated.any():
         raise ValueError(
-            f"{where} repeats row index {int(uniq[counts > 1][0])}; each row can be removed once. "
-            f"Deduplicate with np.unique."
+            f"{where} repeats row index {int(srt[1:][repeated][0])}; each row can be removed "
+            f"once. Deduplicate with np.unique."
         )
-    if uniq.size == n_samples:
+    if arr.size == n_samples:
         raise ValueError(
             f"{where} removes all {n_samples} training rows; nothing would be left to fit."
         )
@@ -242,6 +249,14 @@ class RowLabels:
                 "by='label' needs row labels, but X was not a pandas DataFrame when the "
                 "Attributor was built. Pass positions (by='position' or no by), or build the "
                 "Attributor from the DataFrame.")
+        if type(remove) is np.ndarray and remove.ndim == 1 and remove.dtype.kind in "iu" \
+                and remove.size and (by == "position" or by is None and self.default):
+            return [_checked_positions(remove, self.n, "remove")], True  # the common case, fast
+        if type(remove) is list and remove and (by == "position" or by is None and self.default) \
+                and all(type(r) is np.ndarray and r.ndim == 1 and r.dtype.kind in "iu" and r.size
+                        for r in remove):  # a list of integer arrays: as fast
+            return [_checked_positions(r, self.n, f"remove[{k}]" if k else "remove")
+                    for k, r in enumerate(remove)], False
         raw = _raw_sets(remove)
         if raw is None:  # a form check_indices refuses (or an empty list): its message
             return check_indices(remove, self.n)

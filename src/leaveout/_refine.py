@@ -42,7 +42,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import lapack
 
+from ._threads import sum_chunks
 from ._warn import warn
+from .designs.dense import DenseDesign
 from .exceptions import NewtonStepsWarning
 
 #: Default relative tolerance: stop once ‖step‖ ≤ tol · ‖Δ‖ (six significant digits of Δθ,
@@ -211,7 +213,9 @@ def chord(delta: np.ndarray, g0: np.ndarray, gradient, solve, rec: Refinement,
     model; for the plain chord (``MEMORY = 0``) it is the energy norm of J, in which the
     linearised iteration is self-adjoint, so the ratio tends to its contraction factor.  A
     ratio ≥ 1 means the iteration does not contract there (in the Euclidean norm a converging
-    iteration may show a transient ratio above 1).  Scalar bookkeeping, one removal at a time.
+    iteration may show a transient ratio above 1).  Scalar bookkeeping, one removal at a time:
+    the same iteration as :func:`chord_many` (which runs many removals side by side, tested
+    equal to rounding), cheaper for one.
 
     Parameters
     ----------
@@ -286,24 +290,207 @@ def _two_loop(g: np.ndarray, solve, pairs) -> np.ndarray:
     return r
 
 
-def woodbury_solver(factor, X_T, B_T, sw, cM):
-    """V ↦ (H − H_T)⁻¹ V by Woodbury, from the factors the Newton step built.
+def chord_many(delta: np.ndarray, g0: np.ndarray, gradients, solves, rec: Refinement,
+               ks: np.ndarray) -> np.ndarray:
+    """Refine the Newton steps of m removals side by side; fill ``rec`` at entries ``ks``.
+
+    Each removal runs its own iteration — its own solves, secant pairs, step sizes and stopping
+    rule, exactly as if alone — but the iterations advance in lock-step, so that the gradient
+    refreshes of all removals still running are computed together (one pass over the data per
+    step: :func:`retained_gradients`) and the vector work is done on (m, p) arrays, not in a
+    Python loop per removal.
+
+    Step t solves with the limited-memory BFGS inverse Jₜ⁻¹ built on J⁻¹ from the pairs
+    (sᵢ, yᵢ) = (Δⁱ⁺¹ − Δⁱ, ∇L₋T(θ̂ + Δⁱ⁺¹) − ∇L₋T(θ̂ + Δⁱ)), the first being (Δ⁰, ∇L₋T(θ̂ + Δ⁰)
+    + g0); a pair failing the curvature condition sᵀy > 0 is skipped, the last ``MEMORY``
+    accepted ones are used.  Successive steps are compared by their Newton decrement
+    √(gᵀJₜ⁻¹g) = √(d·g) (free: d = Jₜ⁻¹g and g are in hand), the size of a step in the metric
+    of the current curvature model; for the plain chord (``MEMORY = 0``) it is the energy norm
+    of J, in which the linearised iteration is self-adjoint, so the ratio tends to its
+    contraction factor.  A ratio ≥ 1 means the iteration does not contract there (in the
+    Euclidean norm a converging iteration may show a transient ratio above 1).
+
+    Parameters
+    ----------
+    delta, g0 : ndarray of shape (m, n_params)
+        The Newton steps Δ⁰ = J⁻¹g0 and Σ_{i∈T} g_i of each removal.
+    gradients : callable
+        ``gradients(idx, D)`` → ∇L₋T(θ̂ + D_j) of the removals ``idx`` (positions among the m),
+        shape (len(idx), n_params).
+    solves : callable
+        ``solves(idx, V)`` → rows J⁻¹v_j of the removals ``idx``.
+    rec : Refinement
+        The call's steps and tol; removal j's outcome goes to entry ``ks[j]``.
+
+    Returns
+    -------
+    ndarray of shape (m, n_params)
+        The refined estimates (a new array).
+    """
+    delta = np.array(delta, dtype=float)
+    m = delta.shape[0]
+    finite = np.isfinite(delta).all(axis=1)          # a singular removal: NaN, no step taken
+    rec.steps[ks[finite]] = 1
+    zero = finite & ~delta.any(axis=1)                # no gradient on T: θ̂ is the optimum
+    rec.rel_update[ks[zero]], rec.converged[ks[zero]] = 0.0, True
+    active = np.flatnonzero(finite & ~zero)
+    if rec.max_steps == 1 or not active.size:
+        return delta
+    with np.errstate(invalid="ignore", over="ignore"):
+        prev = np.sqrt(np.abs(np.einsum("ij,ij->i", delta, g0)))   # Newton decrement of Δ⁰
+    slots = min(rec.max_steps - 1, MEMORY) if MEMORY else 0
+    S = np.zeros((m, max(slots, 1), delta.shape[1]))  # secant pairs, newest at `head - 1`
+    Y = np.zeros_like(S)
+    rho = np.zeros((m, max(slots, 1)))                # 0: an empty or skipped slot
+    s_last, g_last = delta.copy(), -np.asarray(g0, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for t in range(rec.max_steps - 1):
+            A = active
+            g = gradients(A, delta[A])
+            if slots:
+                y = g - g_last[A]
+                sy = np.einsum("ij,ij->i", s_last[A], y)
+                ok = (sy > 0.0) & np.isfinite(sy)       # curvature condition (convexity)
+                _push(S, Y, rho, A[ok], s_last[A[ok]], y[ok], 1.0 / sy[ok])
+            step = _two_loop_many(g, A, S, Y, rho, solves)
+            energy = np.sqrt(np.abs(np.einsum("ij,ij->i", step, g)))
+            new = delta[A] - step
+            size = np.einsum("ij,ij->i", step, step)
+            new_size = np.einsum("ij,ij->i", new, new)
+            rel = np.where(new_size > 0, np.sqrt(size / np.where(new_size > 0, new_size, 1.0)),
+                           np.inf)
+            ratio = np.where(prev[A] > 0, energy / np.where(prev[A] > 0, prev[A], 1.0), np.inf)
+            bad = ~(np.isfinite(rel) & np.isfinite(ratio))
+            rel[bad] = ratio[bad] = np.inf
+            kA = ks[A]
+            rec.ratio[kA], rec.rel_update[kA] = ratio, rel
+            grew = ratio >= 1.0                         # the step grew: stop before it
+            noise = grew & (rel <= ROUNDING_FLOOR)      # rounding noise, not divergence
+            rec.converged[kA[noise]] = True
+            rec.contracting[kA[grew & ~noise]] = False
+            go = ~grew
+            Ag = A[go]
+            delta[Ag], prev[Ag] = new[go], energy[go]
+            s_last[Ag], g_last[Ag] = -step[go], g[go]
+            rec.steps[kA[go]] += 1
+            conv = go & (rel <= rec.tol)
+            rec.converged[kA[conv]] = True
+            active = A[go & ~conv]
+            if not active.size:
+                break
+    return delta
+
+
+def _push(S, Y, rho, idx, s, y, r) -> None:
+    """Append the pairs (s, y, ρ) of the removals ``idx``, dropping each one's oldest when its
+    ``MEMORY`` slots are full (slot order per removal: oldest first)."""
+    if not idx.size:
+        return
+    full = rho[idx, -1] != 0.0
+    if full.any():  # shift the full ones left by a slot
+        f = idx[full]
+        S[f, :-1], Y[f, :-1], rho[f, :-1] = S[f, 1:], Y[f, 1:], rho[f, 1:]
+    # the first empty slot of each (slots fill from the left; full ones now have the last free)
+    n_used = np.count_nonzero(rho[idx], axis=1)
+    n_used[full] = rho.shape[1] - 1
+    S[idx, n_used], Y[idx, n_used], rho[idx, n_used] = s, y, r
+
+
+def _two_loop_many(g: np.ndarray, A: np.ndarray, S, Y, rho, solves) -> np.ndarray:
+    """Rows Jₜ⁻¹g_j by the L-BFGS two-loop recursion on the initial inverse J⁻¹ (``solves``),
+    for the removals ``A``; empty slots (ρ = 0, s = y = 0) contribute nothing."""
+    q = g.copy()
+    used = int(np.count_nonzero(rho[A], axis=1).max()) if rho.size and A.size else 0
+    alphas = np.zeros((A.size, max(used, 1)))
+    for j in range(used - 1, -1, -1):
+        a = rho[A, j] * np.einsum("ij,ij->i", S[A, j], q)
+        q -= a[:, None] * Y[A, j]
+        alphas[:, j] = a
+    r = solves(A, q)
+    for j in range(used):
+        b = rho[A, j] * np.einsum("ij,ij->i", Y[A, j], r)
+        r += (alphas[:, j] - b)[:, None] * S[A, j]
+    return r
+
+
+class WoodburySolve:
+    """v ↦ (H − H_T)⁻¹v by Woodbury, from the factors the Newton step built.
 
     (H − SᵀS)⁻¹ v = u + H⁻¹Sᵀ M⁻¹ S u with u = H⁻¹v, S = W_T^{1/2} X̃_T, M = I − S H⁻¹ Sᵀ
     (Cholesky ``cM``), H⁻¹Sᵀ = (sw · B_T)ᵀ with B_T the rows H⁻¹x̃_i of the set.
-    O(p² + kp + k²) per right-hand side.
+    O(p² + kp + k²) per right-hand side; :meth:`correct` is the part after u = H⁻¹v, so that
+    the u of many sets come from one solve with H.
     """
-    potrs = _potrs(cM)
 
-    def solve(v: np.ndarray) -> np.ndarray:
-        u = factor.solve(v)
-        z = sw * potrs(sw * (X_T @ u))
-        return u + z @ B_T
-    return solve
+    def __init__(self, factor, X_T, B_T, sw, cM):
+        self.factor, self.X_T, self.B_T, self.sw = factor, X_T, B_T, sw
+        self.L = cM[0]
+
+    def __call__(self, v: np.ndarray) -> np.ndarray:
+        return self.correct(self.factor.solve(v))
+
+    def correct(self, u: np.ndarray) -> np.ndarray:
+        z = self.sw * lapack.dpotrs(self.L, self.sw * (self.X_T @ u), lower=1)[0]
+        return u + z @ self.B_T
 
 
-def direct_solver(c):
-    """V ↦ (H − H_T)⁻¹ V from the Cholesky factorisation ``c`` of H − H_T itself."""
+class ExplicitSolve:
+    """v ↦ J⁻¹v by a product with J⁻¹ = (H − H_T)⁻¹ formed from the Cholesky factors: for small
+    p, where the k × p Woodbury solve's few calls cost more than the arithmetic.
+
+    J⁻¹ = H⁻¹ + Zᵀ M⁻¹ Z with Z = W_T^{1/2} B_T (Woodbury written out; H⁻¹ from the factor's
+    triangular inverse, M⁻¹Z by ``potrs`` with M's Cholesky factor).  J only sets the pace of
+    the chord iteration, not its fixed point (the exact refit), so the rounding of the explicit
+    form cannot move the answer; it is symmetric and positive definite like J⁻¹.
+    """
+
+    def __init__(self, factor, B_T, sw, cM):
+        Z = sw[:, None] * B_T
+        self.J_inv = factor.inverse + Z.T @ lapack.dpotrs(cM[0], Z, lower=1)[0]
+
+    @classmethod
+    def from_cholesky(cls, c) -> "ExplicitSolve":
+        """J⁻¹ from the Cholesky factor ``c`` of J itself (LAPACK ``potri``), for sets with more
+        rows than parameters."""
+        inv, info = lapack.dpotri(c[0], lower=1)
+        if info != 0:  # pragma: no cover - c is a finite Cholesky factor
+            raise np.linalg.LinAlgError("potri failed on a Cholesky factor")
+        out = cls.__new__(cls)
+        inv = np.tril(inv)
+        out.J_inv = inv + np.tril(inv, -1).T
+        return out
+
+    def __call__(self, v: np.ndarray) -> np.ndarray:
+        return self.J_inv @ v
+
+    def correct(self, u):  # pragma: no cover - never given u (see refine_sets)
+        raise NotImplementedError
+
+
+#: Per-solve call overhead of the Woodbury form in flops (≈ 10 µs of calls on these machines),
+#: against which forming J⁻¹ explicitly (p²k flops, once per set) is weighed.
+SOLVE_OVERHEAD_FLOPS = 50_000
+
+
+def woodbury_solver(factor, X_T, B_T, sw, cM, steps: int = 0):
+    """v ↦ (H − H_T)⁻¹ v: by Woodbury (:class:`WoodburySolve`), or, where that is cheaper for
+    the ``steps - 1`` solves ahead and the factor offers H⁻¹, by the explicit form
+    (:class:`ExplicitSolve`)."""
+    k, p = B_T.shape
+    explicit = hasattr(factor, "inverse") and p * p * k <= max(steps - 1, 0) * (
+        p * p + 2 * k * p + k * k + SOLVE_OVERHEAD_FLOPS) and p * p <= 2**16
+    if explicit:
+        return ExplicitSolve(factor, B_T, sw, cM)
+    return WoodburySolve(factor, X_T, B_T, sw, cM)
+
+
+def direct_solver(c, steps: int = 0):
+    """V ↦ (H − H_T)⁻¹ V from the Cholesky factorisation ``c`` of H − H_T itself: by ``potrs``,
+    or by a product with the explicit inverse where p is small and enough solves lie ahead for
+    the inverse (p³/3 flops once) to cost less than their calls."""
+    p = c[0].shape[0]
+    if p * p <= 2**16 and p**3 / 3 <= max(steps - 1, 0) * (2 * p * p + SOLVE_OVERHEAD_FLOPS):
+        return ExplicitSolve.from_cholesky(c)
     return _potrs(c)
 
 
@@ -324,6 +511,8 @@ def set_gradient(state, T: np.ndarray):
     ∇L₋T(θ) = X̃ᵀ r₋T(θ) + λPθ with r₋T the row gradient scales zeroed on T: one pass over the
     design through its seam (X̃θ, then X̃ᵀr), the design never copied or subset.
     """
+    if hasattr(state, "retained_gradient"):  # a state whose rows are not all in memory (Dask)
+        return state.retained_gradient(T)
     loss = state.loss
     theta0, penalty, design = state.theta, loss.penalty, loss.design
     if hasattr(design, "value_and_gradient"):
@@ -332,9 +521,11 @@ def set_gradient(state, T: np.ndarray):
         fam, y = loss.family, loss.y
         s = loss.weights.copy()
         s[T] = 0.0
+        if isinstance(design, DenseDesign) and design.single_fused_slice:
+            return _one_pass_gradient(design, fam, y, s, theta0, penalty)
 
         def row_terms(sl, eta):
-            r = s[sl] * fam.d1(eta, y[sl])
+            r = s[sl] * fam.d1_fast(eta, y[sl])
             return r, r
 
         def fused(D):
@@ -350,10 +541,132 @@ def set_gradient(state, T: np.ndarray):
     return gradient
 
 
+def _one_pass_gradient(design, fam, y, s, theta0, penalty):
+    """D ↦ X̃ᵀ(s ∘ ℓ'(X̃(θ̂ + D), y)) + λP(θ̂ + D) for a dense X small enough to be one chunk:
+    the same sums as the fused sweep, without its chunk machinery (which costs more than the
+    arithmetic at a few hundred rows)."""
+    X, d, fi = design.X, design.n_features, design.fit_intercept
+    p = design.n_params
+
+    def gradient(D):
+        theta = theta0 + D
+        e = X @ theta[:d]
+        if fi:
+            e += theta[d]
+        r = fam.d1_fast(e, y)
+        r *= s
+        g = np.empty(p)
+        g[:d] = X.T @ r
+        if fi:
+            g[d] = r.sum()
+        g += penalty * theta
+        return g
+    return gradient
+
+
 def refine_set(state, T, X_T, step, solve, rec: Refinement, k: int) -> np.ndarray:
     """Refine the Newton step ``step`` of set ``k`` (rows ``T``, dense rows ``X_T``, ``solve`` =
     (H − H_T)⁻¹); record it as entry k of ``rec``."""
     return chord(step, state.r[T] @ X_T, set_gradient(state, T), solve, rec, k)
+
+
+#: Sets refined side by side by :func:`refine_sets`: their gradients are refreshed together,
+#: X̃Θ and X̃ᵀR for all of them in one pass over a dense design (BLAS-3 instead of one
+#: matrix–vector pass per set).  Bounds what the pending sets hold (rows, factors) at once.
+SETS_AT_ONCE = 64
+
+
+def refine_sets(state, pending: list, rec: Refinement) -> dict:
+    """Refine the Newton steps of several sets side by side: ``{k: refined estimate}``.
+
+    ``pending`` holds ``(k, T, X_T, step, solve)`` per set (as for :func:`refine_set`).  Every
+    set runs its own iteration (:func:`chord_many`: its own solves, secant pairs and stopping
+    rule); the gradient refreshes of the sets still running are computed together, one pass
+    over the design per step (:func:`retained_gradients`), and so are the solves with H inside
+    their Woodbury solves.  A set's estimate may differ from a call with that set alone at
+    rounding level (BLAS-3 products sum in another order), not more.
+    """
+    if len(pending) == 1:  # one set: the scalar iteration, cheaper than the (1, p) arrays
+        k, T, X_T, step, solve = pending[0]
+        return {k: refine_set(state, T, X_T, step, solve, rec, k)}
+    ks = np.array([k for k, *_ in pending], dtype=np.intp)
+    sets = [T for _, T, *_ in pending]
+    solves = [solve for *_, solve in pending]
+    delta = np.stack([step for *_, step, _ in pending])
+    g0 = np.stack([state.r[T] @ X_T for _, T, X_T, *_ in pending])
+    closures: dict = {}
+    factor = state.factor
+
+    def gradients(idx, D):
+        return retained_gradients(state, [sets[j] for j in idx], D, closures, idx)
+
+    explicit = np.array([isinstance(f, ExplicitSolve) for f in solves])
+    wood = np.array([isinstance(f, WoodburySolve) for f in solves])
+    J_inv = np.stack([f.J_inv for f in solves]) if explicit.all() else None
+
+    def solve_many(idx, V):
+        if J_inv is not None:  # every set's J⁻¹ explicit: one batched product
+            return np.matmul(J_inv[idx], V[:, :, None])[:, :, 0]
+        out = np.empty_like(V)
+        if wood[idx].any():
+            U = factor.solve(V.T).T   # the solves with H of all the sets at once
+        for i, j in enumerate(idx):
+            out[i] = solves[j].correct(U[i]) if wood[j] else solves[j](V[i])
+        return out
+
+    refined = chord_many(delta, g0, gradients, solve_many, rec, ks)
+    return dict(zip(ks.tolist(), refined))
+
+
+def retained_gradients(state, sets: list, D: np.ndarray, closures: dict | None = None,
+                       keys=None) -> np.ndarray:
+    """Row j: ∇L₋T_j(θ̂ + D_j) for the sets T_j, shape (len(sets), n_params).
+
+    On a dense design one pass computes all of them: E = X̃(θ̂ + D)ᵀ (n × m), the row gradient
+    scales R = s ∘ ℓ'(E, y) with each set's own rows zeroed in its column, then X̃ᵀR — row
+    chunk by row chunk, summed in a fixed order.  Other designs (sparse, Dask) refresh one set
+    at a time through :func:`set_gradient` (``closures`` keeps each set's closure by
+    ``keys[j]`` across calls).
+    """
+    design = state.loss.design
+    if not isinstance(design, DenseDesign) or hasattr(state, "retained_gradient"):
+        closures = {} if closures is None else closures
+        keys = range(len(sets)) if keys is None else keys
+        out = np.empty_like(D)
+        for j, (k, T) in enumerate(zip(keys, sets)):
+            if k not in closures:
+                closures[k] = set_gradient(state, T)
+            out[j] = closures[k](D[j])
+        return out
+    loss = state.loss
+    fam, X, y, s = loss.family, design.X, loss.y, loss.weights
+    d, p, fi = design.n_features, design.n_params, design.fit_intercept
+    m = len(sets)
+    theta = state.theta + D                       # (m, p)
+    beta_t = np.ascontiguousarray(theta[:, :d].T)  # (d, m)
+    rows = np.concatenate(sets)
+    cols = np.repeat(np.arange(m), [T.size for T in sets])
+    order = np.argsort(rows, kind="stable")
+    rows, cols = rows[order], cols[order]
+
+    def part(sl):
+        Xc = X[sl]
+        E = Xc @ beta_t
+        if fi:
+            E += theta[:, d]
+        R = fam.d1_fast(E, y[sl, None])
+        R *= s[sl, None]
+        lo, hi = np.searchsorted(rows, (sl.start, sl.stop))
+        R[rows[lo:hi] - sl.start, cols[lo:hi]] = 0.0
+        out = np.empty((m, p))
+        out[:, :d] = R.T @ Xc
+        if fi:
+            out[:, d] = R.sum(axis=0)
+        return out
+
+    G = sum_chunks(part, design.fused_slices(), np.zeros((m, p)))
+    G += loss.penalty * theta
+    return G
 
 
 def refine_rows(state, deltas: np.ndarray, rec: Refinement) -> np.ndarray:
@@ -361,7 +674,8 @@ def refine_rows(state, deltas: np.ndarray, rec: Refinement) -> np.ndarray:
 
     Row i's retained Hessian is H − w_i x̃_i x̃_iᵀ, solved by Sherman–Morrison from the factor of
     H: (H − w x xᵀ)⁻¹ v = u + H⁻¹x · w (x·u) / (1 − h), u = H⁻¹v.  Each refresh is a pass over
-    the design, so n rows cost O(n²p) per step.
+    the design, so n rows cost O(n²p) per step; ``ROWS_AT_ONCE`` rows are refined side by side
+    (:func:`chord_many`, their refreshes in one pass).
     """
     h, w = state.leverage, state.w
     factor = state.factor
@@ -369,16 +683,22 @@ def refine_rows(state, deltas: np.ndarray, rec: Refinement) -> np.ndarray:
     for start in range(0, n, ROWS_AT_ONCE):
         block = np.arange(start, min(start + ROWS_AT_ONCE, n))
         B = state.solved_rows(block)  # rows H⁻¹x̃_i of the block, (len(block), p)
-        for j, i in enumerate(block):
-            T = block[j:j + 1]
-            X_i = state.design.rows(T)
-            c = w[i] / (1.0 - h[i]) if h[i] < 1.0 else np.nan
+        X_b = state.design.rows(block)
+        hb = h[block]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = np.where(hb < 1.0, w[block] / (1.0 - hb), np.nan)
+        sets = [block[j:j + 1] for j in range(block.size)]
+        closures: dict = {}
 
-            def solve(v, x=X_i[0], B_i=B[j], c=c):
-                u = factor.solve(v)
-                return u + (c * float(x @ u)) * B_i
+        def gradients(idx, D, sets=sets, closures=closures):
+            return retained_gradients(state, [sets[j] for j in idx], D, closures, idx)
 
-            deltas[i] = refine_set(state, T, X_i, deltas[i], solve, rec, i)
+        def solves(idx, V, X_b=X_b, B=B, c=c):
+            U = factor.solve(V.T).T
+            return U + (c[idx] * np.einsum("ij,ij->i", X_b[idx], U))[:, None] * B[idx]
+
+        g0 = state.r[block, None] * X_b
+        deltas[block] = chord_many(deltas[block], g0, gradients, solves, rec, block)
     return deltas
 
 

@@ -80,6 +80,18 @@ class CholeskyFactor:
             self._linv = linv
         return self._linv
 
+    @property
+    def inverse(self) -> np.ndarray:
+        """H⁻¹ = L⁻ᵀL⁻¹ (p × p), from :attr:`lower_inverse`; computed once, on first use.
+
+        Only for small p, where a product with it is cheaper than a solve's call overhead
+        (refined Newton steps build their curvature matrix from it; see leaveout._refine).
+        """
+        if getattr(self, "_inv", None) is None:
+            linv = np.tril(self.lower_inverse)
+            self._inv = linv.T @ linv
+        return self._inv
+
     def whiten_rows(self, R: np.ndarray) -> np.ndarray:
         """R ← R L⁻ᵀ in place, for R of shape (k, p), C-contiguous; returns R.
 

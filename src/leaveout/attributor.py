@@ -25,6 +25,7 @@ from .adapters import adopt
 from .estimators import METHODS, FittedState, KernelState
 from .exceptions import IllConditionedWarning, SingularHessianError
 from .fitting import GLM, NewtonResult, exact_fit
+from ._cg_state import PROBES as CG_PROBES, RTOL as CG_RTOL, CGState
 from .solvers import SOLVERS, choose
 from .targets import Coefficient, Target
 
@@ -53,6 +54,21 @@ def _private(validated: np.ndarray, given, copy: bool) -> np.ndarray:
     if not foreign:
         validated.flags.writeable = False
     return validated
+
+
+def check_cg_options(rtol, probes, random_state) -> dict:
+    """The Attributor's CG knobs, validated (scikit-learn's message format)."""
+    where = "Attributor"
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not (
+            np.isfinite(rtol) and 0.0 < rtol < 1.0):
+        raise ValueError(f"The 'rtol' parameter of {where} must be a float in (0, 1). Got "
+                         f"{rtol!r} instead.")
+    for name, value, low in (("probes", probes, 1), ("random_state", random_state, 0)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
+                or value < low:
+            raise ValueError(f"The {name!r} parameter of {where} must be an int in "
+                             f"[{low}, inf). Got {value!r} instead.")
+    return {"rtol": float(rtol), "probes": int(probes), "random_state": int(random_state)}
 
 
 def _check_n_features(n_features: int, adopted) -> None:
@@ -87,17 +103,32 @@ class Attributor:
         ``copy=False`` saves size(X) of memory; X, y and sample_weight must then not be modified
         while the Attributor is in use.  A scipy.sparse X is always copied (it is converted to
         canonical CSR on the way in), which costs O(nnz).
-    solver : {"auto", "primal", "kernel"}, default="auto"
+    solver : {"auto", "primal", "kernel", "cg"}, default="auto"
         How H⁻¹ is applied (DESIGN.md §5, :mod:`leaveout.solvers`): the p × p Cholesky
-        ("primal") or the bordered (n+1) × (n+1) kernel form ("kernel", needs l2 > 0; nothing
-        p × p is formed).  "auto" takes the primal form while p ≤ n or p ≤ 500 and otherwise
-        the cheaper one.  Both give the same effects to rounding.
+        ("primal"), the bordered (n+1) × (n+1) kernel form ("kernel", needs l2 > 0; nothing
+        p × p is formed), or conjugate gradients on Hessian–vector products ("cg": nothing
+        n × n or p × p, O(nnz) per iteration; see ``rtol`` and ``probes``).  "auto" takes the
+        primal form while p ≤ n or p ≤ 500, otherwise the cheaper exact one, and "cg" when
+        neither exact form fits in memory.  Primal and kernel give the same effects to
+        rounding; "cg" to the accuracy :attr:`solver_info_` reports.  With "cg" the parameter
+        effects of every row (``effects(method)`` without ``remove`` or ``target``, n solves)
+        are refused: ask for a target or for removal sets.
     refit_ok : bool, default=False
         A model that polishing moves by more than 0.1 (relative, :attr:`polish_shift_`) does
         not look fitted on these X, y, sample_weight (other data, rescaled columns, a solver
         stopped far from its optimum): that raises :class:`~leaveout.ModelMismatchError`.
         ``refit_ok=True`` attributes the refitted optimum instead, with a ``PolishWarning``.
         Shifts between 1e-4 and 0.1 always only warn.
+    rtol : float in (0, 1), default=1e-10
+        ``solver="cg"`` only: the time/accuracy knob.  Each solve behind an effect stops at a
+        relative residual ‖Hz − v‖ / ‖v‖ ≤ rtol; the relative error of z is at most
+        cond(H) · rtol (on well-conditioned problems the default gives effects equal to the
+        exact ones to ~1e-8 or better).  A looser rtol takes fewer iterations.
+    probes : int ≥ 1, default=64
+        ``solver="cg"`` only: random probes behind :attr:`leverage` (one solve each); the
+        leverages' relative standard error is √(2 / probes) (18 % at 64, 9 % at 256).
+    random_state : int ≥ 0, default=0
+        ``solver="cg"`` only: seed of the probes (same inputs, same seed: same leverages).
 
     Attributes
     ----------
@@ -111,17 +142,22 @@ class Attributor:
     fit_intercept : bool
     n_samples, n_params : int
     condition_number_ : float
-        Estimate of the 1-norm condition number of the Hessian H (LAPACK ``pocon``).
+        Estimate of the 1-norm condition number of the Hessian H (LAPACK ``pocon``); NaN with
+        ``solver="cg"``, which forms no factor.
     scaled_condition_number_ : float
         The same for D^{-1/2} H D^{-1/2}, D = diag(H): large only for (nearly) collinear
         columns, not for badly scaled ones; an ``IllConditionedWarning`` is raised above 1e12.
+        With ``solver="cg"`` a lower bound: the ratio of extreme Ritz values of one Jacobi-
+        preconditioned CG solve made at construction.
     polish_shift_ : float
         ‖θ̂ − θ₀‖ / max(‖θ₀‖, tiny): how far polishing moved the adopted parameters (inf when
         they were not finite and the model was refitted from scratch).  Above 1e-4 a
         ``PolishWarning``; above 0.1 (``POLISH_ERROR``) a ``ModelMismatchError`` unless
         ``refit_ok=True``.
     solver_, solver_reason_ : str
-        The solver used ("primal" or "kernel") and why it was chosen (also logged, INFO).
+        The solver used ("primal", "kernel" or "cg") and why it was chosen (also logged, INFO).
+    solver_info_ : dict
+        What the solver reached (iterations and recomputed residuals with "cg"; see below).
     newton_info_ : NewtonInfo
         Set by every ``effects("newton", ...)`` call: per set (or row), the steps taken, the
         last relative update, the observed contraction ratio, and whether it converged or
@@ -151,7 +187,7 @@ class Attributor:
 
     @reproducible
     def __init__(self, model, X, y, sample_weight=None, *, copy=True, solver="auto",
-                 refit_ok=False):
+                 refit_ok=False, rtol=CG_RTOL, probes=CG_PROBES, random_state=0):
         self.row_labels_ = None if any_dask(X) else query_labels(X)
         pipe = None
         if is_pipeline(model):  # attributed in its final estimator's space (leaveout._pipeline)
@@ -163,6 +199,7 @@ class Attributor:
         family = adopted.family
         copy = v.check_bool(copy, "copy", "Attributor")
         solver = v.check_choice(solver, "solver", "Attributor", SOLVERS)
+        cg_options = check_cg_options(rtol, probes, random_state)
         cache = getattr(model, "_fit_cache", None) if isinstance(model, GLM) else None
         fit_exact = exact_fit
         if any_dask(X, y, sample_weight):  # a Dask design: lazy per-row outputs (DESIGN.md §8)
@@ -236,10 +273,15 @@ class Attributor:
         state_class = KernelState if choice.name == "kernel" else FittedState
         if fit_exact is not exact_fit:
             state_class = api.DaskFittedState
-        self._state = state_class(loss, theta, res.hessian, res.factor, res.eta)
-        factor = self._state.factor
-        self.condition_number_ = factor.condition_estimate()
-        self.scaled_condition_number_ = factor.scaled_condition_estimate()
+        if choice.name == "cg":
+            self._state = CGState(loss, theta, eta=res.eta, **cg_options)
+            self.condition_number_ = np.nan
+            self.scaled_condition_number_ = self._state.scaled_condition
+        else:
+            self._state = state_class(loss, theta, res.hessian, res.factor, res.eta)
+            factor = self._state.factor
+            self.condition_number_ = factor.condition_estimate()
+            self.scaled_condition_number_ = factor.scaled_condition_estimate()
         # Cholesky solves are accurate to the condition of the diagonally rescaled Hessian
         # (van der Sluis): a badly scaled but well-posed problem loses nothing, so only the
         # scaled condition number says what to distrust.
@@ -258,8 +300,50 @@ class Attributor:
     @property
     @reproducible
     def leverage(self) -> np.ndarray:
-        """Leverages h_i = w_i x̃_iᵀ H⁻¹ x̃_i, array of shape (n_samples,), each in [0, 1)."""
+        """Leverages h_i = w_i x̃_iᵀ H⁻¹ x̃_i, array of shape (n_samples,), each in [0, 1).
+
+        Exact (to rounding) with the primal and kernel forms.  With ``solver="cg"`` they are
+        estimated from ``probes`` random Gaussian probes (one CG solve each, on first use):
+        ĥ_i is distributed as h_i · χ²_s / s (s = probes), unbiased with relative standard
+        error √(2/s) (:attr:`leverage_se`), and may exceed 1 for a row of leverage near 1;
+        ``"rif"`` effects (and :meth:`loo_linear_predictor`, :meth:`self_influence`) use these
+        estimates (see :attr:`solver_info_`).
+        """
         return self._state.leverage.copy()
+
+    @property
+    @reproducible
+    def leverage_se(self) -> np.ndarray:
+        """Standard error of each :attr:`leverage`, shape (n_samples,).
+
+        Zeros for the exact primal and kernel forms; with ``solver="cg"``, √(2/s) · ĥ_i for s
+        random probes (computing it computes the leverages).  The error of ``"rif"``'s scale
+        factor 1 / (1 − h_i) is then about se_i / (1 − h_i) relative.
+        """
+        se = getattr(self._state, "leverage_se", None)
+        return np.zeros(self.n_samples) if se is None else se.copy()
+
+    @property
+    def solver_info_(self) -> dict:
+        """What the solver reached so far (a fresh dict on each access).
+
+        For the exact forms: ``{"solver": "primal" or "kernel", "exact": True}``.  With
+        ``solver="cg"``: ``rtol``; over the solves behind effects so far (including one made
+        at construction for the condition estimate) ``solves``, ``iterations`` (total),
+        ``max_iterations`` and ``max_residual`` — the largest relative residual
+        ‖Hz − v‖ / ‖v‖, recomputed from each returned z (the error of z relative to H⁻¹v is at
+        most cond(H) times it; ``scaled_condition_estimate`` is a Lanczos lower bound on the
+        condition of the diagonally scaled H, which governs CG's iterations); ``leverage_probes``,
+        ``random_state`` and ``leverage_rtol`` (probes are solved to max(rtol, 1e-6): their
+        statistical error dominates), and once the leverages are computed ``leverage_solves``,
+        ``leverage_iterations``, ``leverage_max_residual``, ``leverage_se_max``,
+        ``leverage_se_median``, and ``rif_scale_relative_se_max`` / ``_median``: the relative
+        standard error se_i / (1 − ĥ_i) of the factor 1 / (1 − h_i) that ``"rif"`` applies.
+        """
+        info = getattr(self._state, "info", None)
+        if info is None:
+            return {"solver": self.solver_, "exact": True}
+        return info()
 
     @reproducible
     def effects(self, method: str = "rif", remove=None, target: Target | None = None, *,
@@ -486,7 +570,7 @@ class Attributor:
         return bound.shape_result(bound.values(P))
 
     def _plugin(self, bound, deltas):
-        return bound.change(self.params_, np.asarray(bound.query_t().T @ deltas.T).T)
+        return bound.plugin(self.params_, deltas)
 
     @reproducible
     def retrain(self, remove, *, checkpoint=None, by=None, progress=None,
@@ -503,7 +587,9 @@ class Attributor:
         W_T^½ X̃_T H⁻¹ X̃_Tᵀ W_T^½ (k × k for a set of k rows).
 
         It is h_i for a single row and lies in [0, 1]: the fraction of the curvature in the
-        most affected direction that the set supplies.  Additive estimates (``"if"``,
+        most affected direction that the set supplies.  With ``solver="cg"`` it takes k solves
+        for a set of k ≤ 32 rows, and above that Lanczos iterations (one solve each) stopped
+        at a residual bound of 1e-4.  Additive estimates (``"if"``,
         ``"rif"``) ignore the interactions inside a set; they break down as it grows (see
         :data:`leaveout.estimators.SET_LEVERAGE_WARN`), while ``"newton"`` accounts for them.
 

@@ -24,6 +24,7 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 from scipy import linalg
+from scipy.linalg import lapack
 
 from . import _refine
 from ._checkpoint import RefitStore
@@ -68,6 +69,14 @@ def _rif_scale(r: np.ndarray, h: np.ndarray):
     return scale, singular, near
 
 
+def _cholesky(A: np.ndarray) -> np.ndarray | None:
+    """The lower Cholesky factor of A by LAPACK ``potrf`` (what ``cho_factor`` calls, bit for
+    bit, without its per-call checks, which cost more than the factorisation of a small set's
+    k × k matrix); None where A is not positive definite."""
+    c, info = lapack.dpotrf(A, lower=1, clean=0)
+    return c if info == 0 else None
+
+
 def _names(idx, limit=10) -> str:
     idx = [int(i) for i in idx]
     s = ", ".join(map(str, idx[:limit]))
@@ -104,9 +113,13 @@ class FittedState:
         self.w = loss.row_curvature(self.eta)
         if factor is None or getattr(factor, "kind", "primal") != self.solver or \
                 (self.solver == "primal" and hessian is None):
-            hessian, factor = hessian_factor(loss, theta, self.eta, self.solver)
+            hessian, factor = self._new_factor(loss, theta)
         self.H = hessian
         self.factor = factor
+
+    def _new_factor(self, loss: LinearLoss, theta: np.ndarray):
+        """(H or None, a factor applying H⁻¹) at θ̂ by this state's solver."""
+        return hessian_factor(loss, theta, self.eta, self.solver)
 
     def _names(self, idx) -> str:
         idx = np.asarray(idx, dtype=np.intp)
@@ -279,9 +292,12 @@ class FittedState:
         return self.factor.solve(self.design.rows(T).T @ c)
 
     def _woodbury_parts(self, T: np.ndarray):
-        """(C = X̃_T H⁻¹ X̃_Tᵀ (k × k), c ↦ H⁻¹ X̃_Tᵀ c) for the Newton step of a set."""
-        B_T = self.solved_rows(T)                # (k, p): rows H⁻¹x̃_i
-        return self.design.rows(T) @ B_T.T, lambda c: c @ B_T
+        """(C = X̃_T H⁻¹ X̃_Tᵀ (k × k), c ↦ H⁻¹ X̃_Tᵀ c, X̃_T, B_T) for the Newton step of a
+        set; B_T holds the rows H⁻¹x̃_i (k × p). The last two are None where they are not
+        formed on the way (the kernel form)."""
+        X_T = self.design.rows(T)
+        B_T = self.factor.unwhiten_rows(self.factor.whiten_rows(X_T.copy()))
+        return X_T @ B_T.T, lambda c: c @ B_T, X_T, B_T
 
     # -- removals that leave no finite optimum ---------------------------------------------------
     @cached_property
@@ -303,8 +319,19 @@ class FittedState:
             masks += [active & (loss.y > 0.0)]
         return masks
 
+    @cached_property
+    def _support_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """The support masks stacked (k, n) and how many rows each holds (k,)."""
+        masks = self._support_masks
+        M = np.array(masks, dtype=bool).reshape(len(masks), self.design.n_samples)
+        return M, M.sum(axis=1)
+
     def _degenerate(self, T: np.ndarray) -> bool:
-        return any(M.any() and M[T].sum() == M.sum() for M in self._support_masks)
+        """Removing T empties a non-empty support mask (no finite optimum is left)."""
+        M, total = self._support_counts
+        if not total.size:
+            return False
+        return bool(((total > 0) & (M[:, T].sum(axis=1) == total)).any())
 
     def _nan_degenerate_rows(self, out: np.ndarray) -> np.ndarray:
         bad = np.zeros(self.design.n_samples, dtype=bool)
@@ -343,6 +370,9 @@ class FittedState:
             coef = self.rif_scale(np.concatenate(used) if used else np.zeros(0, dtype=np.intp))
         if method in ("if", "rif"):
             self._warn_set_leverage(method, sets)
+        # Refined Newton steps: the sets' gradient refreshes run side by side (one pass over
+        # the data per step for up to _refine.SETS_AT_ONCE sets; see _refine.refine_sets).
+        pending = [] if method == "newton" and refine is not None else None
         for k, T in enumerate(sets):
             if T.size == 0:
                 continue
@@ -356,10 +386,19 @@ class FittedState:
                     DegenerateRemovalWarning)
                 continue
             if method == "newton":
-                out[k] = self._newton_set(T, k, refine)
+                out[k] = self._newton_set(T, k, refine, pending)
+                if pending is not None and len(pending) >= _refine.SETS_AT_ONCE:
+                    self._refine_pending(pending, out, refine)
             else:
                 out[k] = self._combine(T, coef[T])
+        if pending:
+            self._refine_pending(pending, out, refine)
         return out
+
+    def _refine_pending(self, pending: list, out: np.ndarray, refine) -> None:
+        for k, delta in _refine.refine_sets(self, pending, refine).items():
+            out[k] = delta
+        pending.clear()
 
     def set_leverage(self, T: np.ndarray) -> float:
         """λ_max(W_T^½ X̃_T H⁻¹ X̃_Tᵀ W_T^½) for the rows ``T``; 0 for the empty set.
@@ -396,34 +435,43 @@ class FittedState:
             f"or 'retrain'. att.set_leverage(remove) gives the value per set.",
             SetLeverageWarning)
 
-    def _newton_set(self, T: np.ndarray, k: int, refine=None) -> np.ndarray:
+    def _newton_set(self, T: np.ndarray, k: int, refine=None, pending=None) -> np.ndarray:
+        """The Newton step of set ``k``; refined when ``refine`` is given — at once, or, with a
+        list ``pending``, later by :func:`_refine.refine_sets` (the step is returned and
+        ``(k, T, X_T, step, solve)`` appended)."""
         r_T, sw = self.r[T], np.sqrt(self.w[T])
         if T.size > self.design.n_params and self.H is not None:
             # More rows than parameters: factorising H − H_T directly, O(kp² + p³), beats
             # the k × k Woodbury system, O(k²p + k³).
             X_T = self.design.rows(T)            # (k, p)
             S = X_T * sw[:, None]
-            try:
-                c = linalg.cho_factor(self.H - S.T @ S, lower=True, check_finite=False)
-            except linalg.LinAlgError:
+            c = _cholesky(self.H - S.T @ S)
+            if c is None:
                 return self._singular_set(T, k)
-            step = linalg.cho_solve(c, r_T @ X_T, check_finite=False)
-            if refine is None:
-                return step
-            return _refine.refine_set(self, T, X_T, step, _refine.direct_solver(c), refine, k)
-        C, combine = self._woodbury_parts(T)     # X̃_T H⁻¹ X̃_Tᵀ, O(k²p)
+            step = lapack.dpotrs(c, r_T @ X_T, lower=1)[0]
+            return self._refined(T, k, X_T, step, _refine.direct_solver((c, True), refine.max_steps if refine else 0), refine,
+                                 pending)
+        C, combine, X_T, B_T = self._woodbury_parts(T)     # X̃_T H⁻¹ X̃_Tᵀ, O(k²p)
         M = np.eye(T.size) - (sw[:, None] * C) * sw[None, :]
-        try:
-            cM = linalg.cho_factor(M, lower=True, check_finite=False)
-        except linalg.LinAlgError:
+        cM = _cholesky(M)
+        if cM is None:
             return self._singular_set(T, k)
-        z = sw * linalg.cho_solve(cM, sw * (C @ r_T), check_finite=False)
+        z = sw * lapack.dpotrs(cM, sw * (C @ r_T), lower=1)[0]
         step = combine(r_T + z)                  # u + B_Tᵀ z with u = H⁻¹G = B_Tᵀ r_T
         if refine is None:
             return step
-        X_T = self.design.rows(T)
-        solve = _refine.woodbury_solver(self.factor, X_T, self.solved_rows(T), sw, cM)
-        return _refine.refine_set(self, T, X_T, step, solve, refine, k)
+        if X_T is None:
+            X_T, B_T = self.design.rows(T), self.solved_rows(T)
+        solve = _refine.woodbury_solver(self.factor, X_T, B_T, sw, (cM, True), refine.max_steps)
+        return self._refined(T, k, X_T, step, solve, refine, pending)
+
+    def _refined(self, T, k, X_T, step, solve, refine, pending):
+        if refine is None:
+            return step
+        if pending is None:
+            return _refine.refine_set(self, T, X_T, step, solve, refine, k)
+        pending.append((k, T, X_T, step, solve))
+        return step
 
     def _singular_set(self, T: np.ndarray, k: int) -> np.ndarray:
         warn(
@@ -555,7 +603,7 @@ class KernelState(FittedState):
         return self.factor.solve_rows_t(full)
 
     def _woodbury_parts(self, T: np.ndarray):
-        return self.factor.cross(T), lambda c: self._combine(T, c)
+        return self.factor.cross(T), lambda c: self._combine(T, c), None, None
 
     def set_leverage(self, T: np.ndarray) -> float:
         if T.size == 0:

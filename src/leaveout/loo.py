@@ -40,7 +40,12 @@ def own_quadratic(state: FittedState) -> np.ndarray:
     idx = np.flatnonzero(direct)
     for start in range(0, idx.size, 4096):
         rows = idx[start:start + 4096]
-        if getattr(state.factor, "kind", "primal") == "kernel":  # diag of X̃_T H⁻¹ X̃_Tᵀ
+        kind = getattr(state.factor, "kind", "primal")
+        if kind == "cg":  # x̃_iᵀ(H⁻¹x̃_i) by CG solves
+            B = state.factor.solve(np.ascontiguousarray(state.design.rows(rows).T))
+            q[rows] = np.einsum("ij,ji->i", state.design.rows(rows), B)
+            continue
+        if kind == "kernel":  # diag of X̃_T H⁻¹ X̃_Tᵀ
             q[rows] = np.diag(state.factor.cross(rows))
             continue
         Z = state.factor.solve_lower(state.design.rows(rows).T)  # (p, k)

@@ -50,13 +50,17 @@ class DaskLinearLoss(LinearLoss):
         self.summary = summary
         self._cache: dict[bytes, tuple] = {}
 
+    def _data_parts(self, theta: np.ndarray) -> tuple:
+        """The data parts of :func:`_stats_block`, summed over the blocks (one pass)."""
+        return self.design.reduce_rows(
+            _stats_block, self.y, self.weights,
+            args=(np.array(theta, dtype=np.float64), self.family, self.design.fit_intercept),
+            what="a Newton step (gradient and Hessian)")
+
     def _at(self, theta: np.ndarray) -> tuple:
         key = np.asarray(theta, dtype=np.float64).tobytes()
         if key not in self._cache:
-            values, g, H, noise = self.design.reduce_rows(
-                _stats_block, self.y, self.weights,
-                args=(np.array(theta, dtype=np.float64), self.family, self.design.fit_intercept),
-                what="a Newton step (gradient and Hessian)")
+            values, g, H, noise = self._data_parts(theta)
             pen = self.penalty * theta
             quad = 0.5 * float(np.dot(pen, theta))
             H[np.diag_indices_from(H)] += self.penalty

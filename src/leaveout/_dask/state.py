@@ -27,6 +27,7 @@ from functools import cached_property
 import dask
 import numpy as np
 
+from .._checkpoint import RefitStore
 from .._linear import LinearLoss
 from ..estimators import SINGULAR_GAP, WARN_GAP, FittedState
 from ..exceptions import ConvergenceError, SingularHessianError
@@ -35,6 +36,8 @@ from .compute import concat, current_client, persist
 from ..designs.dask import _dense, aligned, gather
 from .inputs import support_masks
 from .loss import DaskLinearLoss, exact_fit
+from . import refits
+from .refresh import refine_sets
 
 #: Refits of ``retrain`` whose Newton loops run side by side on a distributed cluster.
 MAX_CONCURRENT_REFITS = 8
@@ -64,10 +67,19 @@ class _SubsetState(FittedState):
     a set leaves no finite optimum is decided against the full data's support counts.
     """
 
+    #: The :class:`~leaveout._dask.refresh.LockstepGradients` of refined Newton steps in
+    #: progress (their gradients need every row of the data, not just the gathered ones).
+    rounds = None
+
     def __init__(self, loss, theta, hessian, factor, row_ids, support_counts):
         super().__init__(loss, theta, hessian, factor)
         self.row_ids = row_ids
         self._totals = support_counts
+
+    def retained_gradient(self, T: np.ndarray):
+        """D ↦ ∇L₋T(θ̂ + D) over all rows of the data, for :mod:`leaveout._refine` (one pass per
+        round of refreshes, shared by the sets refined together)."""
+        return self.rounds.request
 
     def _degenerate(self, T: np.ndarray) -> bool:
         return any(total and M[T].sum() == total
@@ -183,13 +195,18 @@ class DaskFittedState(FittedState):
 
     def sets(self, method: str, sets: list[np.ndarray], checkpoint=None,
              refine=None) -> np.ndarray:
-        """Parameter effect of removing each set, NumPy (len(sets), n_params)."""
-        _no_refine(refine)
+        """Parameter effect of removing each set, NumPy (len(sets), n_params).
+
+        ``refine`` (``newton`` only): the chord refreshes of all sets run in lockstep, each
+        round one pass over the blocks (:mod:`leaveout._dask.refresh`).
+        """
         if method == "retrain":
             return self.retrain(sets, checkpoint)
         local, sets = self._subset(sets)
         if local is None:
             return np.zeros((len(sets), self.design.n_params))
+        if refine is not None:
+            return refine_sets(self, local, sets, refine)
         return local.sets(method, sets)
 
     def set_leverage(self, T: np.ndarray) -> float:
@@ -198,13 +215,40 @@ class DaskFittedState(FittedState):
         return 0.0 if local is None else local.set_leverage(T_local)
 
     def retrain(self, sets: list[np.ndarray], checkpoint=None) -> np.ndarray:
-        """Exact θ̂₋T − θ̂ for each set: distributed Newton per set, warm-started at θ̂."""
-        if checkpoint is not None:
-            raise ValueError("checkpoint is not supported for Dask designs yet; call "
-                             "effects('retrain', ...) without it (each refit is a distributed "
-                             "Newton fit).")
+        """Exact θ̂₋T − θ̂ for each set: distributed Newton per set, warm-started at θ̂.
+
+        The fits of up to :data:`~leaveout._dask.refits.REFITS_PER_PASS` sets share each pass
+        over the blocks (:mod:`leaveout._dask.refits`); with ``REFITS_PER_PASS = 1`` each fit
+        makes its own passes, up to :data:`MAX_CONCURRENT_REFITS` side by side on a
+        distributed cluster.  The same bits either way.
+
+        With ``checkpoint`` (a directory) each finished refit is saved as it finishes and
+        reused by a later call on the same fitted problem (:class:`~leaveout._checkpoint.
+        RefitStore`, named by θ̂, H and the Dask names of the inputs).
+        """
         out = np.zeros((len(sets), self.design.n_params))
         sets = [np.asarray(T, dtype=np.intp) for T in sets]
+        if checkpoint is not None or refits.REFITS_PER_PASS > 1:
+            store = None if checkpoint is None else self._store(checkpoint)
+            saved = {} if store is None else {
+                k: th for k, T in enumerate(sets)
+                if T.size and (th := store.get(T, self.design.n_params)) is not None}
+            todo = [np.zeros(0, dtype=np.intp) if k in saved else T for k, T in enumerate(sets)]
+            if store is not None:
+                logger.info("retrain: %d of %d sets reused from the checkpoint %s",
+                            len(saved), len(sets), store.dir)
+
+            def fit_one(sub, T, k):
+                theta = self._fit_retained(sub, T, k)
+                if store is not None and np.isfinite(theta).all():
+                    store.put(T, theta)  # as each fit finishes: an interrupted call keeps it
+                return theta
+
+            thetas = refits.refit_sets(self, todo, self._retained_summaries(todo), fit_one)
+            for k, theta in {**thetas, **saved}.items():
+                out[k] = theta - self.theta
+            logger.info("retrain: %d sets", len(sets))
+            return out
         lanes = min(len(sets), MAX_CONCURRENT_REFITS) if current_client() is not None else 1
         if lanes <= 1:
             for k, T in enumerate(sets):
@@ -225,35 +269,57 @@ class DaskFittedState(FittedState):
 
     def refit(self, T: np.ndarray, k: int = 0) -> np.ndarray:
         """θ̂₋T by distributed Newton with the weights of T set to 0 (the rows then count for
-        nothing: the same objective as without them)."""
+        nothing: the same objective as without them), making its own passes."""
         if T.size == 0:
             return self.theta.copy()
         loss = self.loss
         weights = persist(loss.weights.map_blocks(_zero_rows, np.sort(T), self.design.offsets,
                                                   dtype=np.float64))
         sub = DaskLinearLoss(self.design, loss.family, loss.y, weights, loss.l2,
-                             self._retained_summary(T))
+                             self._retained_summaries([T])[0])
+        return self._fit_retained(sub, T, k)
+
+    def _store(self, checkpoint) -> RefitStore:
+        """The checkpoint store of this fitted problem, named without a pass over the data: by
+        θ̂ and H (sums over every row) and the Dask names of X, y and the weights (tokens of
+        their graphs), so a store is reused only for the same data in the same order."""
+        loss, d = self.loss, self.design
+        tag = (f"dask|{loss.family.name}|{loss.l2!r}|{d.fit_intercept}|{d.row_chunks}|"
+               f"{d.X.name}|{loss.y.name}|{loss.weights.name}")
+        return RefitStore(checkpoint, (self.theta, self.H), tag)
+
+    def _fit_retained(self, sub: DaskLinearLoss, T: np.ndarray, k: int) -> np.ndarray:
         try:
             return exact_fit(sub, self.theta).theta
         except (SingularHessianError, ConvergenceError) as exc:
             return self._failed_refit(T, k, str(exc))
 
-    def _retained_summary(self, T: np.ndarray):
-        """The input summary of the data without the rows T (from a gather of T's rows).
+    def _retained_summaries(self, sets: list[np.ndarray]) -> dict:
+        """{k: the input summary of the data without the rows of set k} for the non-empty
+        sets, from one gather of their rows.
 
         The column ranges used by the ``l2=0`` checks are those of all rows: a column constant
         only on the retained rows is caught by the condition estimate at the optimum instead.
         """
-        rows = np.unique(T)
-        X_T, y_T, s_T = gather(rows, self.design.X, self.loss.y, self.loss.weights)
-        part = LinearLoss(_dense(X_T, self.design.fit_intercept), self.loss.family, aligned(y_T),
-                          aligned(s_T), self.loss.l2)
+        rows = np.unique(concat([T for T in sets]))
+        if rows.size == 0:
+            return {}
+        X_U, y_U, s_U = gather(rows, self.design.X, self.loss.y, self.loss.weights)
+        part = LinearLoss(_dense(X_U, self.design.fit_intercept), self.loss.family,
+                          aligned(y_U), aligned(s_U), self.loss.l2)
         masks = support_masks(part)
         s = self.loss.summary
-        return replace(
-            s, n_active=s.n_active - int((s_T > 0).sum()),
-            support_counts=[c - int(m.sum()) for c, m in zip(s.support_counts, masks)],
-            sum_w=s.sum_w - float(s_T.sum()), sum_wy=s.sum_wy - float(np.dot(s_T, y_T)))
+        out = {}
+        for k, T in enumerate(sets):
+            if not T.size:
+                continue
+            at = np.searchsorted(rows, np.unique(T))
+            s_T, y_T = s_U[at], y_U[at]
+            out[k] = replace(
+                s, n_active=s.n_active - int((s_T > 0).sum()),
+                support_counts=[c - int(m[at].sum()) for c, m in zip(s.support_counts, masks)],
+                sum_w=s.sum_w - float(s_T.sum()), sum_wy=s.sum_wy - float(np.dot(s_T, y_T)))
+        return out
 
 
 def _as_rows(arr: np.ndarray, design):
@@ -301,9 +367,10 @@ def _plugin_block(db, Q, change):
 
 def _no_refine(refine) -> None:
     if refine is not None:
-        raise ValueError("Refined Newton steps (steps > 1) are not supported for Dask designs "
-                         "yet: each step needs the retained gradient over all rows. Use "
-                         "steps=1 (the Newton step) or method='retrain'.")
+        raise ValueError("Refined Newton steps (steps > 1) of every row alone (remove=None) are "
+                         "not supported for Dask designs: each of the n removals needs its own "
+                         "gradient over all rows per step (O(n²p) a step). Pass the sets to "
+                         "refine as remove=[...], or use steps=1 (the Newton step).")
 
 
 def _flag_block(xb, yb, sb, off, spec):

@@ -59,9 +59,18 @@ class DenseDesign(Design):
             out[-1] = v.sum()
         return out
 
+    @property
+    def single_fused_slice(self) -> bool:
+        """All rows fit the one chunk of :meth:`fused_slices`."""
+        return self.n_samples <= self._fused_rows
+
+    @property
+    def _fused_rows(self) -> int:
+        return int(min(CHUNK_ROWS, max(64, FUSED_BYTES // (8 * max(self.n_features, 1)))))
+
     def fused_slices(self):
         """Row slices of about FUSED_BYTES of X each (fixed by n and p alone), in order."""
-        rows = int(min(CHUNK_ROWS, max(64, FUSED_BYTES // (8 * max(self.n_features, 1)))))
+        rows = self._fused_rows
         for start in range(0, self.n_samples, rows):
             yield slice(start, min(start + rows, self.n_samples))
 

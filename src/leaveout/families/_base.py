@@ -45,6 +45,12 @@ class Family:
         """Second derivative ``ℓ''(η, y)``, shape (n,) (a (n, K, K) block when ``n_outputs > 1``)."""
         raise NotImplementedError
 
+    def d1_fast(self, eta: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``ℓ'(η, y)`` to absolute rounding (ε times the terms of its difference) rather than
+        relative: for sums of gradient terms, which round at that level anyway (the refreshes
+        of refined Newton steps).  Default: :meth:`d1`."""
+        return self.d1(eta, y)
+
     def d1_scale(self, eta: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Size of the terms whose difference is ``ℓ'`` (its rounding error is ε times this).
 

@@ -3,12 +3,15 @@
 - ``"primal"`` — Cholesky of the p × p Hessian (:mod:`leaveout._solve`): O(np² + p³), p² memory;
 - ``"kernel"`` — the bordered (n+1) × (n+1) kernel form (:mod:`.kernel`): O(n · nnz + n³),
   n² memory, needs l2 > 0;
-- ``"cg"`` — conjugate gradients on Hessian–vector products (:mod:`.cg`), used by the fit
-  for Newton steps on wide sparse designs (O(nnz) per iteration, no matrix at all).
+- ``"cg"`` — conjugate gradients on Hessian–vector products (:mod:`.cg`): O(nnz) per
+  iteration, no matrix at all; used by the fit for Newton steps on wide sparse designs, and by
+  the Attributor (:mod:`.cg_state`) when neither n nor p is small.  Its answers are as accurate
+  as its ``rtol`` (and, for leverages, its random probes) make them, and it says so.
 
 :func:`choose` picks by estimated cost (primal while p ≤ n or p ≤ ``PRIMAL_MAX`` (500); otherwise the
 cheaper of primal and kernel), checks the memory the choice needs against
 :func:`memory_limit` before anything large is allocated, and says why (``Choice.reason``).
+When neither the primal nor the kernel form fits in memory, "auto" takes ``"cg"``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from ..exceptions import ProblemTooLargeError
 
 logger = logging.getLogger(__name__)
 
-SOLVERS = ("auto", "primal", "kernel")
+SOLVERS = ("auto", "primal", "kernel", "cg")
 FIT_SOLVERS = ("auto", "primal", "kernel", "cg")
 #: Up to this many parameters the primal form is always used (when it fits in memory).
 PRIMAL_MAX = 500
@@ -120,6 +123,13 @@ def choose(design, l2: float, requested: str = "auto", *, purpose: str = "attrib
         else:
             name, why = "primal", (f"the primal form is cheaper (~{c['primal'][0]:.2g} vs "
                                    f"~{c['kernel'][0]:.2g} operations)")
+        if name == "primal" and c["primal"][1] > limit and (c["kernel"][1] > limit
+                                                            or not l2 > 0.0):
+            name, why = "cg", (f"neither the primal form (~{gib(c['primal'][1])}) nor the "
+                               f"kernel form (~{gib(c['kernel'][1])}"
+                               + ("" if l2 > 0.0 else ", and it needs l2 > 0")
+                               + f") fits in the memory budget of {gib(limit)}: conjugate "
+                               f"gradients on Hessian-vector products (no matrix is formed)")
         if purpose == "fit" and name == "kernel" and c["cg_step"] < c["kernel_step"]:
             name, why = "cg", (f"{why}; Newton steps by conjugate gradients (~{c['cg_step']:.2g} "
                                f"operations each) are cheaper than factorising n x n ones "
@@ -127,16 +137,26 @@ def choose(design, l2: float, requested: str = "auto", *, purpose: str = "attrib
     else:
         name, why = requested, "requested"
     if name == "cg":
-        flops, mem = c["cg_step"] * 10, 8.0 * (design.nnz + 10 * (n + p))
+        from .cg import BLOCK
+
+        # The fit: ~10 Newton steps of one solve; an attribution: ~the leverage probes
+        # (64 by default) and a few more.  Memory: X (its CSR arrays) and blocks of BLOCK
+        # vectors of length n and p (the CG recursions, the probes).
+        flops = c["cg_step"] * (10 if purpose == "fit" else 80)
+        mem = 8.0 * (2 * design.nnz + 8 * BLOCK * (n + p))
     else:
         flops, mem = c[name]
     choice = Choice(name, why, mem, flops / FLOPS)
     if mem > limit:
         other = "kernel" if name == "primal" else "primal"
         alt_mem = c[other][1]
+        cg_mem = 8.0 * (2 * design.nnz + 8 * 32 * (n + p))
         hint = (f"solver={other!r} would need ~{gib(alt_mem)}"
                 + ("" if alt_mem <= limit else " (too much as well)")
-                + ("" if other != "kernel" or l2 > 0 else " and l2 > 0"))
+                + ("" if other != "kernel" or l2 > 0 else " and l2 > 0")
+                + ("" if name == "cg" else
+                   f"; solver='cg' (conjugate gradients, to the accuracy it reports) ~"
+                   f"{gib(cg_mem)}"))
         raise ProblemTooLargeError(
             f"The {name} form for n={n} rows and p={p} parameters needs ~{gib(mem)} of memory "
             f"(and ~{choice.seconds:.0f} s), more than the {gib(limit)} available "
