@@ -148,8 +148,8 @@ def test_randomized_leverages_within_reported_errors(fit_intercept):
         errs.append(np.mean(np.abs(est - h)))
         ses.append(np.median(se))
         info = att.solver_info_
-        assert info["leverage_probes"] == probes and info["leverage_two_sided"]
-        assert info["leverage_solves"] == 2 * probes
+        assert info["leverage_probes"] == probes
+        assert info["leverage_solves"] == probes
         assert info["leverage_max_residual"] <= 1e-6 * 1.0001
         assert info["leverage_se_median"] == pytest.approx(np.median(se))
         # rif's factor 1/(1 − h): its error is as reported too.
@@ -228,7 +228,7 @@ def test_auto_takes_cg_when_neither_exact_form_fits(monkeypatch):
         att = leaveout.Attributor(m, X, y)
     assert att.solver_ == "cg" and "neither the primal form" in att.solver_reason_
     assert att.effects("rif", remove=[1, 2, 3]).shape == (p + 1,)
-    with pytest.raises(ProblemTooLargeError, match="The primal form"):
+    with pytest.raises(ProblemTooLargeError, match="The primal form .* solver='cg' .conjugate"):
         leaveout.Attributor(m, X, y, solver="primal")
     assert leaveout.Attributor(m, X, y, solver="auto").solver_info_["solver"] == "cg"
     monkeypatch.setattr(solvers, "MEMORY_LIMIT", None)

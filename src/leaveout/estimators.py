@@ -142,7 +142,7 @@ class FittedState:
             Z = self.design.rows_into(sl, np.empty((sl.stop - sl.start, self.design.n_params)))
             h[sl] = self.w[sl] * _row_sq_norms(self.factor.whiten_rows(Z))
 
-        map_chunks(chunk, self.design.chunk_slices())
+        map_chunks(chunk, self.design.solve_slices())
         return h
 
     @cached_property
@@ -212,7 +212,7 @@ class FittedState:
             self.factor.unwhiten_rows(Z)
             Z *= (self.r[sl] if method == "if" else _rif_scale(self.r[sl], h[sl])[0])[:, None]
 
-        map_chunks(chunk, self.design.chunk_slices())
+        map_chunks(chunk, self.design.solve_slices())
         if not known:
             self.__dict__["leverage"] = h
         if method != "if":
@@ -243,7 +243,7 @@ class FittedState:
         def chunk(sl):
             A[sl] = self.design.matmat(V, sl)
 
-        map_chunks(chunk, self.design.chunk_slices())
+        map_chunks(chunk, self.design.solve_slices())
         return A
 
     def _check_all_rows(self) -> None:
@@ -274,9 +274,10 @@ class FittedState:
             if method == "retrain":
                 D = np.asarray(Q.T @ deltas[sl].T).T  # Q may be sparse
             else:
-                D = self._plugin_block(sl, V) * scale[sl, None]
+                D = self._plugin_block(sl, V)   # a new array (or a block of one): scaled in place
+                D *= scale[sl, None]
             blocks.append(change(D))
-        out = np.concatenate(blocks)
+        out = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
         return out if method == "retrain" else self._nan_degenerate_rows(out)
 
     def _plugin_solve(self, Q):
