@@ -570,7 +570,7 @@ class Attributor:
         return bound.shape_result(bound.values(P))
 
     def _plugin(self, bound, deltas):
-        return bound.change(self.params_, np.asarray(bound.query_t().T @ deltas.T).T)
+        return bound.plugin(self.params_, deltas)
 
     @reproducible
     def retrain(self, remove, *, checkpoint=None, by=None, progress=None,
