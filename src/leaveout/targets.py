@@ -222,8 +222,9 @@ class BoundTarget:
             if self.scalar:
                 vals = vals @ self._weights[:, None]
         finite = np.all(np.isfinite(D), axis=1)
-        if not finite.all():
-            vals[~finite] = np.nan
+        if finite.all():
+            return check_finite_result(vals, f"the target ({self.target.kind})")
+        vals[~finite] = np.nan
         check_finite_result(vals[finite], f"the target ({self.target.kind})")
         return vals
 
