@@ -113,7 +113,7 @@ def run_retrain(n: int, p: int, workers: int, chunk: int, n_sets: int, set_size:
     return out
 
 
-def run(n: int, p: int, workers: int, chunk: int) -> dict:
+def run(n: int, p: int, workers: int, chunk: int, memory_limit="0") -> dict:
     import dask.array as da
     import numpy as np
     from distributed import Client, LocalCluster
@@ -121,10 +121,13 @@ def run(n: int, p: int, workers: int, chunk: int) -> dict:
     import leaveout
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=":0", silence_logs=40, memory_limit=0) as cluster, \
+                      dashboard_address=":0", silence_logs=40,
+                      memory_limit=memory_limit) as cluster, \
             Client(cluster) as client:
+        t = time.perf_counter()
         X, y = _data(client, n, p, workers, chunk)
-        out = {"n": n, "p": p, "workers": workers, "chunk": chunk}
+        out = {"n": n, "p": p, "workers": workers, "chunk": chunk,
+               "generate_s": time.perf_counter() - t}
 
         from leaveout.designs.dask import DaskDesign
         design = DaskDesign(X, True)
@@ -159,6 +162,9 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--chunk", type=int, default=None,
                     help="rows per block (default 100000; 25000 with --retrain)")
+    ap.add_argument("--memory-limit", default="0",
+                    help="per worker, as LocalCluster takes it (e.g. '7GiB': Dask spills to "
+                         "disk above 60-70%% of it); default 0: no limit, no spilling")
     ap.add_argument("--retrain", action="store_true", help="time retrain of many sets instead")
     ap.add_argument("--sets", type=int, default=20)
     ap.add_argument("--set-size", type=int, default=50)
@@ -178,13 +184,13 @@ def main():
         print(f"  same bits in all three: {r['same_bits']}")
         return
     args.chunk = args.chunk or 100_000
-    print(f"{'n':>10} {'X GB':>6} {'gram s':>7} {'fit s':>7} {'iter':>4} {'attrib s':>8} "
+    print(f"{'n':>10} {'X GB':>6} {'gen s':>6} {'gram s':>7} {'fit s':>7} {'iter':>4} {'attrib s':>8} "
           f"{'lev s':>6} {'rif s':>6} {'fit/gram':>8} {'rif/gram':>8} "
           f"{'worker peak MB':>16} {'client MB':>9}")
     for n in args.n:
-        r = run(int(n), args.p, args.workers, args.chunk)
+        r = run(int(n), args.p, args.workers, args.chunk, args.memory_limit)
         g = r["gram_s"]
-        print(f"{r['n']:>10d} {8 * r['n'] * r['p'] / 1e9:>6.1f} {g:>7.2f} {r['fit_s']:>7.1f} "
+        print(f"{r['n']:>10d} {8 * r['n'] * r['p'] / 1e9:>6.1f} {r['generate_s']:>6.1f} {g:>7.2f} {r['fit_s']:>7.1f} "
               f"{r['newton_iter']:>4d} {r['attributor_s']:>8.1f} {r['leverage_s']:>6.1f} "
               f"{r['rif_s']:>6.1f} {r['fit_s'] / g:>8.1f} {r['rif_s'] / g:>8.1f} "
               f"{'/'.join(f'{m:.0f}' for m in r['worker_peak_mb']):>16} "

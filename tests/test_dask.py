@@ -327,3 +327,50 @@ def test_retrain_checkpoint_keeps_each_finished_refit(logistic_pair, tmp_path, m
     assert refitted == [[0, 2, 0]]                      # set 0 came from the checkpoint
     np.testing.assert_array_equal(both[:1], first)
     assert rel(both, att.effects("retrain", remove=sets)) < 1e-10
+
+
+def test_scalar_target_on_dask_query_rows_equals_numpy(logistic_pair):
+    """A test set as a Dask array (reduce='sum'/'mean'): values, set effects (plug-in and first
+    order) and first-order per-row effects equal those of the same rows in memory (1e-10)."""
+    datt, att = logistic_pair
+    Xq, yq = make_data("logistic", n=130, p=P, seed=2)
+    Xqd, yqd = (da.from_array(a, chunks=(40,) + a.shape[1:]) for a in (Xq, yq))
+    sets = [[1, 5, 7], [100, 200, 299], []]
+    for make in (lambda A, b: targets.loss(A, b, reduce="sum"),
+                 lambda A, b: targets.prediction(A, reduce="mean")):
+        on_dask, in_memory = make(Xqd, yqd), make(Xq, yq)
+        assert rel(datt.evaluate(on_dask), att.evaluate(in_memory)) < TOL
+        assert rel(att.evaluate(on_dask), att.evaluate(in_memory)) < TOL  # NumPy training data
+        assert rel(datt.effects("newton", remove=sets, target=on_dask),
+                   att.effects("newton", remove=sets, target=in_memory)) < TOL
+        assert rel(datt.effects("rif", remove=sets, target=on_dask, linearize=True),
+                   att.effects("rif", remove=sets, target=in_memory, linearize=True)) < TOL
+    assert rel(_lazy(datt.effects("rif", target=on_dask, linearize=True), None),
+               att.effects("rif", target=in_memory, linearize=True)) < TOL
+
+
+def test_lockstep_stops_every_set_when_a_round_fails():
+    """A failed pass reaches the caller, and no set's thread is left waiting for a round."""
+    from leaveout._dask.lockstep import Lockstep, run_group
+
+    def answer(batch, requests):
+        if max(requests) >= 2:
+            raise RuntimeError("the pass failed")
+        return [r + 1 for r in requests]
+
+    rounds = Lockstep([0, 1, 2], answer)
+
+    def count(k):
+        x = 0
+        for _ in range(3 + k):
+            x = rounds.request(x)
+        return x
+
+    started = threading.active_count()
+    with pytest.raises(RuntimeError, match="the pass failed"):
+        run_group(rounds, {k: (lambda k=k: count(k)) for k in range(3)})
+    assert threading.active_count() == started and rounds.n_rounds == 2
+    ok = Lockstep([0, 1], lambda batch, reqs: [r + 1 for r in reqs])
+    assert run_group(ok, {0: lambda: ok.request(0), 1: lambda: ok.request(ok.request(5))}) == \
+        {0: 1, 1: 7}
+    assert ok.n_rounds == 2

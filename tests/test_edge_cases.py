@@ -693,6 +693,16 @@ DASK_CASES = [
            "class_weight='balanced' needs the class totals", _dask_balanced),
     raises("dask-retrain-checkpoint-not-a-path", TypeError,
            "checkpoint must be a directory path", lambda: _dask_att(remove=[[1]], checkpoint=3)),
+    raises("dask-query-rows-per-row-target", ValueError,
+           "A target whose query rows are a Dask array must be a scalar",
+           lambda: leaveout.targets.loss(_dask(X), _dask(Y))),
+    raises("dask-query-rows-per-row-plugin", ValueError,
+           "Per-row plug-in effects on a target whose query rows are a Dask array",
+           lambda: leaveout.Attributor(leaveout.fit(X, Y), X, Y).effects(
+               "rif", target=leaveout.targets.loss(_dask(X), _dask(Y), reduce="sum"))),
+    raises("dask-query-nan", ValueError, "In the target's Dask block of query rows 10 to 19",
+           lambda: leaveout.Attributor(leaveout.fit(X, Y), X, Y).evaluate(
+               leaveout.targets.prediction(_dask(_with_nan(X, 12, 0)), reduce="sum"))),
     fine("dask-zero-weight-block", _dask_zero_weight_block),
     fine("dask-numpy-y", _dask_numpy_y,
          check=lambda m: np.testing.assert_allclose(m.params_, leaveout.fit(X, Y).params_,

@@ -7,36 +7,32 @@ O(nnz) per iteration.  What each estimator costs, in solves:
 - a target (``effects(method, target=...)``, m query columns): m solves;
 - a removal set for ``if``/``rif``: one solve (H⁻¹ X̃_Tᵀ c); for ``newton``: k + 1 (the k × k
   Woodbury block C = X̃_T H⁻¹ X̃_Tᵀ, then the step);
-- leverages (needed by ``rif``): about 2 · ``probes`` solves, once, by the random sketches below;
+- leverages (needed by ``rif``): ``probes`` solves, once, by the random sketch below;
 - the parameter effects of every row: n solves — refused, with a pointer to targets and sets.
 
-Leverages (two random sketches, each with an exactly known distribution).
+Leverages (two independent random estimates from the same solves, each with an exactly
+known distribution).  With A = [W^½ X̃; (λP)^½] ((n + p) × p), AᵀA = H, so Π = A H⁻¹ Aᵀ is the
+orthogonal projection onto the range of A in R^{n+p}, and its first n diagonal entries are the
+leverages: Π_ii = w_i x̃_iᵀH⁻¹x̃_i = h_i.  For a Gaussian probe g ~ N(0, I_{n+p}) and a row
+i ≤ n, (Πg)_i ~ N(0, h_i) and ((I − Π)g)_i ~ N(0, 1 − h_i), and the two are independent
+(jointly Gaussian with covariance [Π(I − Π)]_ii = 0).  With s probes
 
-1. With A = [W^½ X̃; (λP)^½] ((n + p) × p), AᵀA = H, hence q_i = x̃_iᵀH⁻¹x̃_i = ‖A H⁻¹ x̃_i‖².
-   For a Gaussian probe g ~ N(0, I_{n+p}), √w_i x̃_iᵀ H⁻¹ Aᵀg is N(0, h_i) exactly, so with s
-   probes ĥ_i = (w_i / s) Σ_j (x̃_iᵀ H⁻¹ Aᵀ g_j)² is distributed as h_i · χ²_s / s: unbiased,
-   relative standard error √(2/s) whatever the row (the Johnson–Lindenstrauss form of Drineas,
-   Magdon-Ismail, Mahoney & Woodruff, "Fast approximation of matrix coherence and statistical
-   leverage", JMLR 2012, with H^{-1/2} replaced by the exact factor A H⁻¹).  Aᵀg =
-   X̃ᵀ(W^½ g_n) + (λP)^½ g_p: one product with X and one p-space solve per probe.
-2. That error is relative to h: for rows of high leverage the factor 1 / (1 − h) of ``rif``
-   would be poorly known.  So (λ > 0) the same sketch is applied to 1 − h_i = λ [(M⁻¹)₁₁]_ii
-   of the kernel form (DESIGN.md §5): with B = W^½XXᵀW^½ + λI = ĀĀᵀ, Ā = [W^½X, √λ I], and
-   Π = I − q uᵀ/σ (u = W^½1, q = B⁻¹u, σ = uᵀq; Π = I without an intercept),
-   (M⁻¹)₁₁ = Π B⁻¹ Πᵀ = Π B⁻¹ĀĀᵀB⁻¹ Πᵀ and Π B⁻¹ = (M⁻¹)₁₁, so for g ~ N(0, I_{d+n}) the
-   entries of (M⁻¹)₁₁ Ā g are N(0, [(M⁻¹)₁₁]_ii) and ĝ_i = (λ/s) Σ_j ((M⁻¹)₁₁ Ā g_j)_i² is
-   distributed as (1 − h_i) χ²_s/s: relative error √(2/s) on 1 − h.  Nothing n × n is
-   needed: (M⁻¹)₁₁ = (I − S)/λ with S = W^½X̃ H⁻¹ X̃ᵀW^½, one p-space solve per probe (with
-   the same Jacobi preconditioner, which in n-space would have no column scales to use).
-3. :func:`combine_sides` weights the two independent estimates by their inverse variances:
-   standard error √(2/s) · h(1 − h)/√(h² + (1 − h)²) ≤ √(2/s) · min(h, 1 − h), so both a
-   small leverage and the 1 / (1 − h) of a large one are known to about √(2/s) relative.
+    ĥ_i = (1/s) Σ_j (Πg_j)_i² ~ h_i χ²_s / s,     ĝ_i = (1/s) Σ_j (g_j − Πg_j)_i² ~ (1 − h_i) χ²_s / s,
+
+two independent unbiased estimates of h_i and of 1 − h_i, each with relative standard error
+√(2/s) (the Johnson–Lindenstrauss form of Drineas, Magdon-Ismail, Mahoney & Woodruff, "Fast
+approximation of matrix coherence and statistical leverage", JMLR 2012, with H^{-1/2}
+replaced by the exact factor A H⁻¹; the complement is what makes the 1 / (1 − h) of ``rif``
+well known for rows of high leverage).  One solve per probe: (Πg)_{1..n} = W^½ X̃ H⁻¹ Aᵀg,
+Aᵀg = X̃ᵀ(W^½ g_{1..n}) + (λP)^½ g_{n+1..n+p}.  :func:`combine_sides` weights the two by their
+inverse variances: standard error √(2/s) · h(1 − h)/√(h² + (1 − h)²) ≤ √(2/s) · min(h, 1 − h),
+so both a small leverage and the 1 / (1 − h) of a large one are known to about √(2/s) relative.
 
 (Hutchinson's diagonal estimator mean_j z_j ⊙ (S z_j) on the hat matrix S has variance
 (‖S_i‖² − h_i²)/s, can be negative, and its error depends on off-diagonal mass that no single
 row reveals.)  The probes are drawn from ``numpy.random.default_rng(random_state)`` in a fixed
-order (blocks of ``cg.BLOCK``), so the same inputs give the same leverages.  ``probes`` = s is
-the count per sketch (2s solves with λ > 0).
+order (blocks of ``cg.BLOCK``), so the same inputs give the same leverages.  ``probes`` = s
+solves in all.
 """
 
 from __future__ import annotations
@@ -53,8 +49,8 @@ from .solvers.cg import BLOCK, CGFactor
 
 #: Default relative residual ‖Hz − v‖ / ‖v‖ of the solves behind effects.
 RTOL = 1e-10
-#: Default number of random probes per sketch behind the leverages (standard error at most
-#: √(2/64) ≈ 18 % of min(h, 1 − h)).
+#: Default number of random probes behind the leverages (one solve each; standard error at
+#: most √(2/64) ≈ 18 % of min(h, 1 − h)).
 PROBES = 64
 #: The leverage probes are solved to max(rtol, LEVERAGE_RTOL): their statistical error (√(2/s),
 #: ≥ 1 % for any practical s) dwarfs a solve error of this size.
@@ -64,6 +60,8 @@ LEVERAGE_RTOL = 1e-6
 SET_LEVERAGE_TOL = 1e-4
 #: ... and for the SetLeverageWarning check of if/rif on a set (threshold 0.3): 1e-2.
 SET_LEVERAGE_WARN_TOL = 1e-2
+#: Sets of one if/rif call solved side by side (more: one solve after another).
+PREFETCH_SETS = 128
 #: The pilot leverage that weights the two sketches is at most 1 − PILOT_GAP.
 PILOT_GAP = 1e-3
 
@@ -104,9 +102,9 @@ def combine_sides(h: np.ndarray, g: np.ndarray, w: np.ndarray, s: int):
 
     Inverse-variance weighting with the variances 2h²/s and 2(1 − h)²/s evaluated at a pilot
     h̄ (the side with the smaller variance at the two sides' mean, at most 1 − PILOT_GAP):
-    weight
-    (1 − h̄)² / (h̄² + (1 − h̄)²) on ĥ, standard error √(2/s) h̄(1 − h̄) / √(h̄² + (1 − h̄)²)
-    ≤ √(2/s) · min(h̄, 1 − h̄).  Rows of zero curvature have h = 0 exactly.
+    weight (1 − h̄)² / (h̄² + (1 − h̄)²) on ĥ, standard error
+    √(2/s) h̄(1 − h̄) / √(h̄² + (1 − h̄)²) ≤ √(2/s) · min(h̄, 1 − h̄).  Rows of zero curvature
+    have h = 0 exactly.
     """
     mean = 0.5 * (h + 1.0 - g)
     pilot = np.clip(np.where(mean < 0.5, h, 1.0 - g), 0.0, 1.0 - PILOT_GAP)
@@ -170,9 +168,31 @@ class CGState(FittedState):
         return out
 
     def _combine(self, T: np.ndarray, c: np.ndarray) -> np.ndarray:
+        pre = self._prefetched
+        if pre is not None and id(T) in pre:
+            return pre.pop(id(T))
         full = np.zeros(self.design.n_samples)
         np.add.at(full, T, c)
         return self.factor.solve(self._rows_t(full))
+
+    #: H⁻¹ X̃_Tᵀ c of the sets of one ``sets`` call, solved side by side (id(T) → result).
+    _prefetched = None
+
+    def sets(self, method, sets, checkpoint=None, refine=None):
+        """As :meth:`FittedState.sets`; for ``if``/``rif`` the sets' solves (up to
+        PREFETCH_SETS of them) run side by side in one block CG instead of one by one."""
+        todo = [T for T in sets if T.size and not self._degenerate(T)]
+        if method in ("if", "rif") and 1 < len(todo) <= PREFETCH_SETS:
+            coef = self.r if method == "if" else self._rif[0]
+            C = np.zeros((self.design.n_samples, len(todo)))
+            for j, T in enumerate(todo):
+                np.add.at(C[:, j], T, coef[T])
+            Z = self.factor.solve(self._rows_t_matmat(C))
+            self._prefetched = {id(T): Z[:, j] for j, T in enumerate(todo)}
+        try:
+            return super().sets(method, sets, checkpoint, refine)
+        finally:
+            self._prefetched = None
 
     def _cross(self, T: np.ndarray) -> np.ndarray:
         """C = X̃_T H⁻¹ X̃_Tᵀ (k × k) by k solves, BLOCK at a time (never k × p at once)."""
@@ -224,42 +244,22 @@ class CGState(FittedState):
         rng = np.random.default_rng(self.random_state)
         sw, sp_ = np.sqrt(self.w), np.sqrt(self.loss.penalty)
         rtol = max(self.rtol, LEVERAGE_RTOL)
-        acc = np.zeros(n)                        # Σ_j (x̃_iᵀ H⁻¹ Aᵀ g_j)²
+        acc_h = np.zeros(n)                      # Σ_j (Π g_j)_i²
+        acc_g = np.zeros(n)                      # Σ_j ((I − Π) g_j)_i²
         for start in range(0, s, BLOCK):
             m = min(BLOCK, s - start)
             Gn = rng.standard_normal((n, m))
             Gp = rng.standard_normal((p, m))
-            Gn *= sw[:, None]
-            rhs = self._rows_t_matmat(Gn)
-            rhs += sp_[:, None] * Gp
+            rhs = self._rows_t_matmat(sw[:, None] * Gn)
+            rhs += sp_[:, None] * Gp             # Aᵀ g
             before = len(self.factor.info)
             Y = self.factor.solve(rhs, rtol=rtol)
             self._leverage_solves += range(before, len(self.factor.info))
-            A = design.matmat(Y)
-            acc += np.einsum("ij,ij->i", A, A)
-        h = self.w * acc / s                     # ~ h · χ²_s / s
-        lam = self.loss.l2
-        if not lam > 0.0:
-            return h, np.sqrt(2.0 / s) * h
-        # The other side: 1 − h_i = λ [(M⁻¹)₁₁]_ii (module docstring), sampled through
-        # (M⁻¹)₁₁ = (I − S)/λ, S = W^½X̃ H⁻¹ X̃ᵀW^½: one well-preconditioned p-space solve a
-        # probe (B itself, n × n, is never needed).
-        self._two_sided = True
-        accb = np.zeros(n)
-        d = design.n_features
-        for start in range(0, s, BLOCK):
-            m = min(BLOCK, s - start)
-            Gd = rng.standard_normal((d, m))
-            Gn = rng.standard_normal((n, m))
-            V = sw[:, None] * design.data_matmat(Gd)
-            V += np.sqrt(lam) * Gn                      # Ā g, shape (n, m)
-            before = len(self.factor.info)
-            Y = self.factor.solve(self._rows_t_matmat(sw[:, None] * V), rtol=rtol)
-            self._leverage_solves += range(before, len(self.factor.info))
-            V -= sw[:, None] * design.matmat(Y)         # (I − S) Ā g
-            accb += np.einsum("ij,ij->i", V, V)
-        g = accb / (lam * s)                     # ~ (1 − h) · χ²_s / s
-        return combine_sides(h, g, self.w, s)
+            Pi = sw[:, None] * design.matmat(Y)  # rows n of A H⁻¹ Aᵀ g
+            acc_h += np.einsum("ij,ij->i", Pi, Pi)
+            Gn -= Pi
+            acc_g += np.einsum("ij,ij->i", Gn, Gn)
+        return combine_sides(acc_h / s, acc_g / s, self.w, s)
 
     @property
     def leverage(self) -> np.ndarray:
@@ -310,7 +310,6 @@ class CGState(FittedState):
                 "leverage_solves": len(lrec),
                 "leverage_iterations": int(sum(r["iterations"] for r in lrec)),
                 "leverage_max_residual": float(max(r["residual"] for r in lrec)),
-                "leverage_two_sided": getattr(self, "_two_sided", False),
                 "leverage_se_max": float(se.max(initial=0.0)),
                 "leverage_se_median": float(np.median(se)) if se.size else 0.0,
             })

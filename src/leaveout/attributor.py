@@ -306,7 +306,8 @@ class Attributor:
         estimated from ``probes`` random Gaussian probes (one CG solve each, on first use):
         ĥ_i is distributed as h_i · χ²_s / s (s = probes), unbiased with relative standard
         error √(2/s) (:attr:`leverage_se`), and may exceed 1 for a row of leverage near 1;
-        ``"rif"`` effects use these estimates (see :attr:`solver_info_`).
+        ``"rif"`` effects (and :meth:`loo_linear_predictor`, :meth:`self_influence`) use these
+        estimates (see :attr:`solver_info_`).
         """
         return self._state.leverage.copy()
 
@@ -335,7 +336,7 @@ class Attributor:
         condition of the diagonally scaled H, which governs CG's iterations); ``leverage_probes``,
         ``random_state`` and ``leverage_rtol`` (probes are solved to max(rtol, 1e-6): their
         statistical error dominates), and once the leverages are computed ``leverage_solves``,
-        ``leverage_iterations``, ``leverage_max_residual``, ``leverage_two_sided``, ``leverage_se_max``,
+        ``leverage_iterations``, ``leverage_max_residual``, ``leverage_se_max``,
         ``leverage_se_median``, and ``rif_scale_relative_se_max`` / ``_median``: the relative
         standard error se_i / (1 − ĥ_i) of the factor 1 / (1 − h_i) that ``"rif"`` applies.
         """
@@ -569,7 +570,7 @@ class Attributor:
         return bound.shape_result(bound.values(P))
 
     def _plugin(self, bound, deltas):
-        return bound.change(self.params_, np.asarray(bound.query_t().T @ deltas.T).T)
+        return bound.plugin(self.params_, deltas)
 
     @reproducible
     def retrain(self, remove, *, checkpoint=None, by=None, progress=None,
@@ -586,7 +587,9 @@ class Attributor:
         W_T^½ X̃_T H⁻¹ X̃_Tᵀ W_T^½ (k × k for a set of k rows).
 
         It is h_i for a single row and lies in [0, 1]: the fraction of the curvature in the
-        most affected direction that the set supplies.  Additive estimates (``"if"``,
+        most affected direction that the set supplies.  With ``solver="cg"`` it takes k solves
+        for a set of k ≤ 32 rows, and above that Lanczos iterations (one solve each) stopped
+        at a residual bound of 1e-4.  Additive estimates (``"if"``,
         ``"rif"``) ignore the interactions inside a set; they break down as it grows (see
         :data:`leaveout.estimators.SET_LEVERAGE_WARN`), while ``"newton"`` accounts for them.
 

@@ -142,7 +142,7 @@ class FittedState:
             Z = self.design.rows_into(sl, np.empty((sl.stop - sl.start, self.design.n_params)))
             h[sl] = self.w[sl] * _row_sq_norms(self.factor.whiten_rows(Z))
 
-        map_chunks(chunk, self.design.chunk_slices())
+        map_chunks(chunk, self.design.solve_slices())
         return h
 
     @cached_property
@@ -212,7 +212,7 @@ class FittedState:
             self.factor.unwhiten_rows(Z)
             Z *= (self.r[sl] if method == "if" else _rif_scale(self.r[sl], h[sl])[0])[:, None]
 
-        map_chunks(chunk, self.design.chunk_slices())
+        map_chunks(chunk, self.design.solve_slices())
         if not known:
             self.__dict__["leverage"] = h
         if method != "if":
@@ -243,7 +243,7 @@ class FittedState:
         def chunk(sl):
             A[sl] = self.design.matmat(V, sl)
 
-        map_chunks(chunk, self.design.chunk_slices())
+        map_chunks(chunk, self.design.solve_slices())
         return A
 
     def _check_all_rows(self) -> None:
@@ -274,9 +274,10 @@ class FittedState:
             if method == "retrain":
                 D = np.asarray(Q.T @ deltas[sl].T).T  # Q may be sparse
             else:
-                D = self._plugin_block(sl, V) * scale[sl, None]
+                D = self._plugin_block(sl, V)   # a new array (or a block of one): scaled in place
+                D *= scale[sl, None]
             blocks.append(change(D))
-        out = np.concatenate(blocks)
+        out = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
         return out if method == "retrain" else self._nan_degenerate_rows(out)
 
     def _plugin_solve(self, Q):
@@ -325,11 +326,18 @@ class FittedState:
         M = np.array(masks, dtype=bool).reshape(len(masks), self.design.n_samples)
         return M, M.sum(axis=1)
 
+    @cached_property
+    def _smallest_support(self) -> int:
+        """Rows of the smallest non-empty support mask: a smaller set cannot empty any."""
+        total = self._support_counts[1]
+        total = total[total > 0]
+        return int(total.min()) if total.size else self.design.n_samples + 1
+
     def _degenerate(self, T: np.ndarray) -> bool:
         """Removing T empties a non-empty support mask (no finite optimum is left)."""
-        M, total = self._support_counts
-        if not total.size:
+        if T.size < self._smallest_support:
             return False
+        M, total = self._support_counts
         return bool(((total > 0) & (M[:, T].sum(axis=1) == total)).any())
 
     def _nan_degenerate_rows(self, out: np.ndarray) -> np.ndarray:

@@ -417,7 +417,8 @@ class GLM:
     solver : {"auto", "primal", "kernel", "cg"}, default="auto"
         How Newton steps apply H⁻¹ (see :mod:`leaveout.solvers`): the p × p Cholesky
         ("primal"), the bordered (n+1) × (n+1) kernel form ("kernel", needs l2 > 0), or
-        conjugate gradients on Hessian–vector products ("cg"); "auto" chooses by cost.  Every
+        conjugate gradients on Hessian–vector products ("cg"); "auto" chooses by cost (and
+        "cg" when neither the primal nor the kernel form fits in memory).  Every
         solver reaches the same optimum (gradient at rounding level).
 
     Attributes

@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _validation as v
+from ._dask import is_dask
 from ._features import check_same_rows, feature_names, query_labels
 from ._finite import check_finite_result
 
@@ -50,6 +51,13 @@ class Target:
         if reduce not in _REDUCE:
             raise ValueError(f"reduce must be None, 'sum' or 'mean'; got {reduce!r}.")
         self.kind = kind
+        self.reduce = reduce
+        if is_dask(X) or is_dask(y):  # query rows on a cluster: scalar targets, by blocks
+            from ._dask.targets import check_query
+
+            self.X, self._y_raw, self.feature_names = check_query(X, y, reduce)
+            self.index = self.raw = self._error = None
+            return
         check_same_rows(X, y, "the target's y")
         self.feature_names = feature_names(X)
         self.index = query_labels(X)
@@ -101,6 +109,13 @@ class Target:
                 f"The target's query rows have {self.X.shape[1]} features, but the model has "
                 f"{n_features}; pass query rows with the same columns as the training X."
             )
+        if is_dask(self.X):
+            from ._dask.targets import DaskBoundTarget
+
+            if self.kind == "loss" and self._y_raw is None:
+                raise ValueError("targets.loss needs the query rows' labels y.")
+            return DaskBoundTarget(self, family, fit_intercept,
+                                   self._y_raw if self.kind == "loss" else None, y_map)
         y = None
         if self.kind == "loss":
             y = self._y_raw if y_map is None or self._y_raw is None else y_map(self._y_raw)
@@ -207,10 +222,15 @@ class BoundTarget:
             if self.scalar:
                 vals = vals @ self._weights[:, None]
         finite = np.all(np.isfinite(D), axis=1)
-        if not finite.all():
-            vals[~finite] = np.nan
+        if finite.all():
+            return check_finite_result(vals, f"the target ({self.target.kind})")
+        vals[~finite] = np.nan
         check_finite_result(vals[finite], f"the target ({self.target.kind})")
         return vals
+
+    def plugin(self, theta: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+        """Plug-in change f(θ + Δ_k) − f(θ) for each row of ``deltas`` (k, p); (k, m_out)."""
+        return self.change(theta, np.asarray(self.query_t().T @ deltas.T).T)
 
     def jacobian_t(self, theta: np.ndarray) -> np.ndarray:
         """∇f(θ) as a (p, m_out) matrix (m_out = 1 for a scalar target)."""

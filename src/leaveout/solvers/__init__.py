@@ -150,9 +150,13 @@ def choose(design, l2: float, requested: str = "auto", *, purpose: str = "attrib
     if mem > limit:
         other = "kernel" if name == "primal" else "primal"
         alt_mem = c[other][1]
+        cg_mem = 8.0 * (2 * design.nnz + 8 * 32 * (n + p))
         hint = (f"solver={other!r} would need ~{gib(alt_mem)}"
                 + ("" if alt_mem <= limit else " (too much as well)")
-                + ("" if other != "kernel" or l2 > 0 else " and l2 > 0"))
+                + ("" if other != "kernel" or l2 > 0 else " and l2 > 0")
+                + ("" if name == "cg" else
+                   f"; solver='cg' (conjugate gradients, to the accuracy it reports) ~"
+                   f"{gib(cg_mem)}"))
         raise ProblemTooLargeError(
             f"The {name} form for n={n} rows and p={p} parameters needs ~{gib(mem)} of memory "
             f"(and ~{choice.seconds:.0f} s), more than the {gib(limit)} available "
