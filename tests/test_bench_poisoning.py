@@ -277,6 +277,7 @@ def test_sparse_dataset_is_attacked_sparse_with_the_dense_numbers(tmp_path, monk
     from leaveout.designs import _base
 
     monkeypatch.setattr(_base, "CHUNK_ROWS", 16)  # row blocks of 16 (dense blocks are fine)
+    monkeypatch.setattr(_base, "SOLVE_ROWS", 16)
     for cls in (sp.csr_matrix, sp.csc_matrix, sp.coo_matrix, sp.csr_array):
         monkeypatch.setattr(cls, "toarray", guard(cls.toarray))
         monkeypatch.setattr(cls, "todense", guard(cls.todense))
