@@ -163,6 +163,20 @@ def test_randomized_leverages_within_reported_errors(fit_intercept):
     assert not np.array_equal(a, b)
 
 
+def test_same_bits_on_one_and_two_workers(monkeypatch):
+    from leaveout import _threads
+
+    P = problem("squared")
+    out = []
+    for workers in (1, 2):
+        monkeypatch.setattr(_threads, "_workers", workers)
+        att = cg_att(P, probes=8)
+        out.append((att.leverage, att.effects("rif", remove=SETS),
+                    att.effects("newton", remove=SETS[:2])))
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_looser_rtol_fewer_iterations_larger_error():
     P = problem("poisson")
     Xq = P["X"][:3]
