@@ -261,6 +261,11 @@ def test_auto_takes_cg_when_neither_exact_form_fits(monkeypatch):
     with pytest.raises(ProblemTooLargeError, match="The primal form .* solver='cg' .conjugate"):
         leaveout.Attributor(m, X, y, solver="primal")
     assert leaveout.Attributor(m, X, y, solver="auto").solver_info_["solver"] == "cg"
+    # l2 = 0 with p > n: H is singular, so no fallback to an iteration that cannot converge.
+    Xw = sp.random(200, 700, density=0.02, random_state=5, format="csr")
+    from leaveout.designs import make_design
+    with pytest.raises(ProblemTooLargeError, match="The primal form"):
+        solvers.choose(make_design(Xw, True), 0.0, "auto")
     monkeypatch.setattr(solvers, "MEMORY_LIMIT", None)
     assert leaveout.Attributor(m, X, y).solver_info_ == {"solver": "primal", "exact": True}
 
