@@ -75,7 +75,7 @@ def rel(a, b):
     return float(np.abs(a - b).max() / np.abs(b).max())
 
 
-SETS = [np.arange(10), np.arange(40, 72), np.array([7])]
+SETS = [np.arange(8), np.arange(40, 60), np.array([7])]
 
 
 @pytest.mark.parametrize("family", ["logistic", "poisson", "squared"])
@@ -163,6 +163,20 @@ def test_randomized_leverages_within_reported_errors(fit_intercept):
     assert not np.array_equal(a, b)
 
 
+def test_same_bits_on_one_and_two_workers(monkeypatch):
+    from leaveout import _threads
+
+    P = problem("squared")
+    out = []
+    for workers in (1, 2):
+        monkeypatch.setattr(_threads, "_workers", workers)
+        att = cg_att(P, probes=8)
+        out.append((att.leverage, att.effects("rif", remove=SETS),
+                    att.effects("newton", remove=SETS[:2])))
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_looser_rtol_fewer_iterations_larger_error():
     P = problem("poisson")
     Xq = P["X"][:3]
@@ -187,6 +201,22 @@ def test_refined_newton_and_retrain_match_primal():
     assert rel(att.effects("newton", remove=T, steps=3), ref.effects("newton", remove=T,
                                                                      steps=3)) < 1e-7
     assert rel(att.effects("retrain", remove=T), ref.effects("retrain", remove=T)) < 1e-7
+
+
+def test_zero_weight_row_leverage_and_loo():
+    """A row of zero sample weight: leverage exactly 0 (standard error 0), and its own
+    q = x̃ᵀH⁻¹x̃ (leave-one-out predictors) solved for directly, not read off h / w."""
+    P = dict(problem())
+    sw = P["sw"].copy()
+    sw[3] = 0.0
+    m = leaveout.fit(P["X"], P["y"], l2=LAM, sample_weight=sw)
+    att = leaveout.Attributor(m, P["X"], P["y"], sw, solver="cg", probes=8)
+    ref = leaveout.Attributor(m, P["X"], P["y"], sw, solver="primal")
+    assert att.leverage[3] == 0.0 and att.leverage_se[3] == 0.0
+    from leaveout.loo import own_quadratic
+
+    assert own_quadratic(att._state)[3] == pytest.approx(own_quadratic(ref._state)[3],
+                                                         rel=1e-8)
 
 
 def test_set_leverage_exact_block_and_lanczos():
@@ -231,6 +261,11 @@ def test_auto_takes_cg_when_neither_exact_form_fits(monkeypatch):
     with pytest.raises(ProblemTooLargeError, match="The primal form .* solver='cg' .conjugate"):
         leaveout.Attributor(m, X, y, solver="primal")
     assert leaveout.Attributor(m, X, y, solver="auto").solver_info_["solver"] == "cg"
+    # l2 = 0 with p > n: H is singular, so no fallback to an iteration that cannot converge.
+    Xw = sp.random(200, 700, density=0.02, random_state=5, format="csr")
+    from leaveout.designs import make_design
+    with pytest.raises(ProblemTooLargeError, match="The primal form"):
+        solvers.choose(make_design(Xw, True), 0.0, "auto")
     monkeypatch.setattr(solvers, "MEMORY_LIMIT", None)
     assert leaveout.Attributor(m, X, y).solver_info_ == {"solver": "primal", "exact": True}
 

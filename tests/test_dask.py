@@ -347,3 +347,30 @@ def test_scalar_target_on_dask_query_rows_equals_numpy(logistic_pair):
                    att.effects("rif", remove=sets, target=in_memory, linearize=True)) < TOL
     assert rel(_lazy(datt.effects("rif", target=on_dask, linearize=True), None),
                att.effects("rif", target=in_memory, linearize=True)) < TOL
+
+
+def test_lockstep_stops_every_set_when_a_round_fails():
+    """A failed pass reaches the caller, and no set's thread is left waiting for a round."""
+    from leaveout._dask.lockstep import Lockstep, run_group
+
+    def answer(batch, requests):
+        if max(requests) >= 2:
+            raise RuntimeError("the pass failed")
+        return [r + 1 for r in requests]
+
+    rounds = Lockstep([0, 1, 2], answer)
+
+    def count(k):
+        x = 0
+        for _ in range(3 + k):
+            x = rounds.request(x)
+        return x
+
+    started = threading.active_count()
+    with pytest.raises(RuntimeError, match="the pass failed"):
+        run_group(rounds, {k: (lambda k=k: count(k)) for k in range(3)})
+    assert threading.active_count() == started and rounds.n_rounds == 2
+    ok = Lockstep([0, 1], lambda batch, reqs: [r + 1 for r in reqs])
+    assert run_group(ok, {0: lambda: ok.request(0), 1: lambda: ok.request(ok.request(5))}) == \
+        {0: 1, 1: 7}
+    assert ok.n_rounds == 2

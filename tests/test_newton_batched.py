@@ -196,3 +196,30 @@ def test_fast_index_paths_keep_every_refusal():
         att_f.effects("if", remove=[np.array([1, 2])])
     np.testing.assert_array_equal(att_f.effects("if", remove=np.array([1, 2]), by="position"),
                                   att.effects("if", remove=[1, 2]))
+
+
+def test_dense_bfgs_matrix_is_the_two_loop_recursion():
+    rng = np.random.default_rng(3)
+    p = 7
+    A = rng.normal(size=(p, p))
+    J_inv = A @ A.T + p * np.eye(p)
+    dense_ = _refine._DenseBFGS(J_inv)
+    pairs = []
+    for _ in range(4):
+        s = rng.normal(size=p)
+        y = s + 0.3 * rng.normal(size=p)  # sᵀy > 0
+        rho = 1.0 / float(s @ y)
+        dense_.update(s, y, rho)
+        pairs.append((s, y, rho))
+        g = rng.normal(size=p)
+        np.testing.assert_allclose(dense_.H @ g, _refine._two_loop(g, lambda v: J_inv @ v, pairs),
+                                   rtol=1e-12)
+
+
+def test_one_set_with_explicit_curvature_equals_the_two_loop_path(monkeypatch):
+    *_, att, sets, _ = _setup("poisson")
+    dense_path = [att.effects("newton", remove=T, steps=6, tol=0) for T in sets]
+    monkeypatch.setattr(_refine, "SOLVE_OVERHEAD_FLOPS", -10**12)  # Woodbury: the two-loop
+    two_loop = [att.effects("newton", remove=T, steps=6, tol=0) for T in sets]
+    for a, b in zip(dense_path, two_loop):
+        assert _rel(a, b) < 1e-10

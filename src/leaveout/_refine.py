@@ -244,6 +244,10 @@ def chord(delta: np.ndarray, g0: np.ndarray, gradient, solve, rec: Refinement,
     prev = math.sqrt(abs(float(delta @ g0)))  # Newton decrement of Δ⁰
     pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
     s_last, g_last = delta, -g0
+    # With J⁻¹ explicit and every pair kept (steps − 1 ≤ MEMORY), Jₜ⁻¹ itself is updated by the
+    # BFGS inverse formula — the two-loop recursion's matrix, one rank-2 update per pair.
+    dense = _DenseBFGS(solve.J_inv) if (isinstance(solve, ExplicitSolve) and MEMORY
+                                        and rec.max_steps - 1 <= MEMORY) else None
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for _ in range(rec.max_steps - 1):
             g = gradient(delta)
@@ -251,9 +255,12 @@ def chord(delta: np.ndarray, g0: np.ndarray, gradient, solve, rec: Refinement,
                 y = g - g_last
                 sy = float(s_last @ y)
                 if sy > 0.0 and math.isfinite(sy):  # curvature condition (convexity)
-                    pairs.append((s_last, y, 1.0 / sy))
-                    del pairs[:-MEMORY]
-            step = _two_loop(g, solve, pairs)
+                    if dense is not None:
+                        dense.update(s_last, y, 1.0 / sy)
+                    else:
+                        pairs.append((s_last, y, 1.0 / sy))
+                        del pairs[:-MEMORY]
+            step = dense.H @ g if dense is not None else _two_loop(g, solve, pairs)
             energy = math.sqrt(abs(float(step @ g)))
             new = delta - step
             size, new_size = float(step @ step), float(new @ new)
@@ -274,6 +281,23 @@ def chord(delta: np.ndarray, g0: np.ndarray, gradient, solve, rec: Refinement,
                 rec.converged[k] = True
                 return delta
     return delta
+
+
+class _DenseBFGS:
+    """Jₜ⁻¹ as a matrix, from J⁻¹ by BFGS inverse updates: for a pair (s, y, ρ = 1/sᵀy),
+    H ← (I − ρsyᵀ) H (I − ρysᵀ) + ρssᵀ = H + s(cs − u)ᵀ − usᵀ with u = ρHy, c = ρ + ρ²yᵀHy.
+    After the pairs so far it is the matrix the two-loop recursion applies (Nocedal & Wright,
+    §7.2), so it gives the same steps, at one product per step instead of 4 per pair."""
+
+    def __init__(self, J_inv: np.ndarray):
+        self.H = J_inv.copy()
+
+    def update(self, s: np.ndarray, y: np.ndarray, rho: float) -> None:
+        Hy = self.H @ y
+        u = rho * Hy
+        c = rho + rho * rho * float(y @ Hy)
+        self.H += np.outer(s, c * s - u)
+        self.H -= np.outer(u, s)
 
 
 def _two_loop(g: np.ndarray, solve, pairs) -> np.ndarray:
@@ -545,20 +569,13 @@ def _one_pass_gradient(design, fam, y, s, theta0, penalty):
     """D ↦ X̃ᵀ(s ∘ ℓ'(X̃(θ̂ + D), y)) + λP(θ̂ + D) for a dense X small enough to be one chunk:
     the same sums as the fused sweep, without its chunk machinery (which costs more than the
     arithmetic at a few hundred rows)."""
-    X, d, fi = design.X, design.n_features, design.fit_intercept
-    p = design.n_params
+    Xa = design.augmented  # X̃ with its intercept column (a cached copy: X is small here)
 
     def gradient(D):
         theta = theta0 + D
-        e = X @ theta[:d]
-        if fi:
-            e += theta[d]
-        r = fam.d1_fast(e, y)
+        r = fam.d1_fast(Xa @ theta, y)
         r *= s
-        g = np.empty(p)
-        g[:d] = X.T @ r
-        if fi:
-            g[d] = r.sum()
+        g = Xa.T @ r
         g += penalty * theta
         return g
     return gradient

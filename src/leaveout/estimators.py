@@ -326,11 +326,18 @@ class FittedState:
         M = np.array(masks, dtype=bool).reshape(len(masks), self.design.n_samples)
         return M, M.sum(axis=1)
 
+    @cached_property
+    def _smallest_support(self) -> int:
+        """Rows of the smallest non-empty support mask: a smaller set cannot empty any."""
+        total = self._support_counts[1]
+        total = total[total > 0]
+        return int(total.min()) if total.size else self.design.n_samples + 1
+
     def _degenerate(self, T: np.ndarray) -> bool:
         """Removing T empties a non-empty support mask (no finite optimum is left)."""
-        M, total = self._support_counts
-        if not total.size:
+        if T.size < self._smallest_support:
             return False
+        M, total = self._support_counts
         return bool(((total > 0) & (M[:, T].sum(axis=1) == total)).any())
 
     def _nan_degenerate_rows(self, out: np.ndarray) -> np.ndarray:

@@ -73,25 +73,29 @@ class Lockstep:
             return self._results.pop(k)
 
     def coordinate(self) -> None:
-        """Run rounds until every set has finished (the calling thread)."""
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._pending.keys() == self._active)
-                if not self._active:
-                    return
-                batch = sorted(self._pending)
-                requests = [self._pending.pop(k) for k in batch]
-            try:
-                results = self._answer(batch, requests)
-            except BaseException as exc:
+        """Run rounds until every set has finished (the calling thread).
+
+        Whatever stops it (a failed pass, a ``KeyboardInterrupt`` while waiting) stops every
+        set's thread too, so none is left waiting for a round.
+        """
+        try:
+            while True:
                 with self._cond:
-                    self._error = exc
+                    self._cond.wait_for(lambda: self._pending.keys() == self._active)
+                    if not self._active:
+                        return
+                    batch = sorted(self._pending)
+                    requests = [self._pending.pop(k) for k in batch]
+                results = self._answer(batch, requests)
+                self.n_rounds += 1
+                with self._cond:
+                    self._results.update(zip(batch, results))
                     self._cond.notify_all()
-                raise
-            self.n_rounds += 1
+        except BaseException as exc:
             with self._cond:
-                self._results.update(zip(batch, results))
+                self._error = exc
                 self._cond.notify_all()
+            raise
 
 
 def run_group(rounds: Lockstep, work: dict) -> dict:

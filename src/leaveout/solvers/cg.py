@@ -75,7 +75,7 @@ class CGFactor:
         self._ritz = (np.nan, np.nan)
 
     def matvec(self, v: np.ndarray) -> np.ndarray:
-        return self.design.rmatvec(self.w * self.design.matvec(v)) + self.penalty * v
+        return self.matmat(v[:, None])[:, 0]
 
     def _solve1(self, b: np.ndarray) -> np.ndarray:
         x = np.zeros_like(b)
