@@ -7,7 +7,8 @@ Usage::
     python benchmarks/bench_scale.py --ns 10000,20000 --ps 100   # any sizes
 
 Everything runs on one BLAS thread; every time is the minimum over ``--repeats`` runs of the
-process CPU time (``time.process_time``, which on one thread is the work done whatever else runs
+process CPU time (the unit ``X.T @ X`` is timed before and after the other operations, the
+minimum of both taken) (``time.process_time``, which on one thread is the work done whatever else runs
 on a shared machine), and is printed as a ratio to one ``X.T @ X`` on the same data in the same
 run — the proxy for the hardware limit: an exact fit and all-row effects cannot cost much less
 than the O(np²) Gram product (for the effects, the floor is about 3: the Hessian and two
@@ -139,6 +140,9 @@ def one_size(n, p, repeats, loo_rows, gram):
     if gram and n <= 10_000:
         row["authors_gram"], _ = cpu_min(
             lambda: authors_all_rows(X, y, model.params_, L2, gram=True), 1)
+    # The unit again, after the timed operations: a load spike during one set of X.T @ X runs
+    # would otherwise skew every ratio of the size.
+    row["xtx"] = min(row["xtx"], cpu_min(lambda: X.T @ X, repeats)[0])
     if n <= 100_000:
         row["statsmodels"] = statsmodels_time(X, y)
     sets = [[i] for i in range(min(loo_rows, n))]

@@ -247,3 +247,42 @@ def test_damaged_part_is_recomputed(tmp_path, caplog, damage):
     cols = ["dataset", "variant", "target_id", "method", "predicted", "actual", "flipped"]
     pd.testing.assert_frame_equal(first[cols].reset_index(drop=True),
                                   again[cols].reset_index(drop=True))
+
+
+def test_sparse_dataset_is_attacked_sparse_with_the_dense_numbers(tmp_path, monkeypatch):
+    """A sparse (CSR) dataset — the TF-IDF ones — is poisoned and attributed without ever being
+    densified, and gives the numbers of the same data dense."""
+    import dataclasses
+
+    import scipy.sparse as sp
+
+    dense = small("sparse_check", n=160, p=40, seed=7)
+    rng = np.random.default_rng(0)
+    keep = rng.random(dense.X.shape) < 0.3  # ~70 % zeros, as text features have
+    keep_t = rng.random(dense.X_test.shape) < 0.3
+    dense = dataclasses.replace(dense, X=dense.X * keep, X_test=dense.X_test * keep_t)
+    sparse = dataclasses.replace(dense, X=sp.csr_matrix(dense.X),
+                                 X_test=sp.csr_matrix(dense.X_test))
+    want = poisoning.run_poisoning(tmp_path / "dense", datasets=[dense], n_targets=3, seed=2)
+
+    n, p = dense.X.shape
+
+    def guard(original):
+        def wrapped(self, *args, **kwargs):
+            if self.shape[0] >= n // 2 and self.shape[1] == p:  # the design, not a block
+                raise AssertionError(f"densified a {self.shape} sparse matrix")
+            return original(self, *args, **kwargs)
+        return wrapped
+
+    from leaveout.designs import _base
+
+    monkeypatch.setattr(_base, "CHUNK_ROWS", 16)  # row blocks of 16 (dense blocks are fine)
+    monkeypatch.setattr(_base, "SOLVE_ROWS", 16)
+    for cls in (sp.csr_matrix, sp.csc_matrix, sp.coo_matrix, sp.csr_array):
+        monkeypatch.setattr(cls, "toarray", guard(cls.toarray))
+        monkeypatch.setattr(cls, "todense", guard(cls.todense))
+    got = poisoning.run_poisoning(tmp_path / "sparse", datasets=[sparse], n_targets=3, seed=2)
+    assert len(got) == len(want) > 0
+    for col in ("predicted", "actual", "leverage", "eta_poisoned"):
+        np.testing.assert_allclose(got[col], want[col], rtol=1e-8, atol=1e-10)
+    assert (got["restores_predicted"] == want["restores_predicted"]).all()

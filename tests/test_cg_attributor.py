@@ -163,6 +163,20 @@ def test_randomized_leverages_within_reported_errors(fit_intercept):
     assert not np.array_equal(a, b)
 
 
+def test_same_bits_on_one_and_two_workers(monkeypatch):
+    from leaveout import _threads
+
+    P = problem("squared")
+    out = []
+    for workers in (1, 2):
+        monkeypatch.setattr(_threads, "_workers", workers)
+        att = cg_att(P, probes=8)
+        out.append((att.leverage, att.effects("rif", remove=SETS),
+                    att.effects("newton", remove=SETS[:2])))
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_looser_rtol_fewer_iterations_larger_error():
     P = problem("poisson")
     Xq = P["X"][:3]
@@ -247,6 +261,11 @@ def test_auto_takes_cg_when_neither_exact_form_fits(monkeypatch):
     with pytest.raises(ProblemTooLargeError, match="The primal form .* solver='cg' .conjugate"):
         leaveout.Attributor(m, X, y, solver="primal")
     assert leaveout.Attributor(m, X, y, solver="auto").solver_info_["solver"] == "cg"
+    # l2 = 0 with p > n: H is singular, so no fallback to an iteration that cannot converge.
+    Xw = sp.random(200, 700, density=0.02, random_state=5, format="csr")
+    from leaveout.designs import make_design
+    with pytest.raises(ProblemTooLargeError, match="The primal form"):
+        solvers.choose(make_design(Xw, True), 0.0, "auto")
     monkeypatch.setattr(solvers, "MEMORY_LIMIT", None)
     assert leaveout.Attributor(m, X, y).solver_info_ == {"solver": "primal", "exact": True}
 

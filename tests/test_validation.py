@@ -191,3 +191,21 @@ def test_object_arrays_name_missing_values_and_huge_integers():
         leaveout.fit([[None, 1.0]] + [[0.0, 1.0]] * 39, Y)
     with pytest.raises(ValueError, match=r"y contains ≈1e\+400, too large for a float64"):
         leaveout.fit(X, [10**400] + [0] * 39, family="squared")
+
+
+def test_X_bound_is_exact_whichever_pass_decides():
+    # The one-pass check (Σ x² < MAX_ABS²/2) accepts small data; anything it cannot vouch for
+    # (huge but legal entries, whose squares overflow the sum) goes to the exact min/max test.
+    from leaveout._validation import MAX_ABS, check_X
+    small = np.arange(12.0).reshape(6, 2)
+    np.testing.assert_array_equal(check_X(small), small)
+    at_limit = np.full((6, 2), MAX_ABS)
+    at_limit[0, 0] = -MAX_ABS
+    np.testing.assert_array_equal(check_X(at_limit), at_limit)   # Σ x² overflows: still legal
+    for bad, what in ((np.nextafter(MAX_ABS, np.inf), r"1 value\(s\) larger than 1e\+150"),
+                      (-np.nextafter(MAX_ABS, np.inf), r"1 value\(s\) larger than 1e\+150"),
+                      (np.nan, "non-finite"), (-np.inf, "non-finite")):
+        X = small.copy()
+        X[3, 1] = bad
+        with pytest.raises(ValueError, match=what):
+            check_X(X)

@@ -98,6 +98,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 import leaveout
 from leaveout import targets
@@ -201,10 +202,30 @@ def _read_csv(path: Path):
     return pd.read_csv(path)
 
 
-def _dense(a) -> np.ndarray:
-    if hasattr(a, "toarray"):
-        a = a.toarray()
+def _design(a):
+    """A dense float64 C-ordered array, or — for a scipy.sparse design (TF-IDF) — CSR float64:
+    the study never densifies a sparse dataset (leaveout fits and attributes it sparse)."""
+    if sp.issparse(a):
+        return sp.csr_matrix(a, dtype=np.float64)
     return np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+
+
+def _digest(a) -> str:
+    """Fingerprint of a design's numbers (dense: its bytes; CSR: its three arrays)."""
+    h = hashlib.sha256()
+    if sp.issparse(a):
+        for part in (a.indptr, a.indices, a.data):
+            h.update(np.ascontiguousarray(part).tobytes())
+    else:
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _with_poison(X, y, x_p, y_p):
+    """The training rows with the poison (x_p, y_p) appended as row n."""
+    if sp.issparse(X):
+        return sp.vstack([X, sp.csr_matrix(x_p)], format="csr"), np.append(y, y_p)
+    return np.vstack([X, x_p]), np.append(y, y_p)
 
 
 def _same_sign(a: float, b: float) -> bool:
@@ -219,9 +240,9 @@ def _same_sign(a: float, b: float) -> bool:
 @dataclass
 class _Prepared:
     name: str
-    X: np.ndarray
+    X: object  # ndarray or CSR
     y: np.ndarray
-    X_test: np.ndarray
+    X_test: object
     y_test: np.ndarray
     l2: float
     fit_intercept: bool
@@ -235,7 +256,7 @@ def _prepare(ds, quick: bool) -> _Prepared:
         raise ValueError(
             f"The poisoning study flips binary labels, so it needs a logistic dataset; "
             f"{ds.name!r} is {ds.family}. Choose a logistic dataset of the registry.")
-    X, X_test = _dense(ds.X), _dense(ds.X_test)
+    X, X_test = _design(ds.X), _design(ds.X_test)
     y, y_test = np.asarray(ds.y, dtype=np.float64), np.asarray(ds.y_test, dtype=np.float64)
     t0 = time.perf_counter()
     clean = leaveout.fit(X, y, family="logistic", l2=ds.l2, fit_intercept=ds.fit_intercept)
@@ -258,9 +279,8 @@ def _choose_targets(prep: _Prepared, n_targets: int, seed: int) -> np.ndarray:
 def _fingerprint(prep: _Prepared, variant: str, seed: int) -> str:
     key = repr((RECIPE_VERSION, prep.name, prep.quick, int(seed), variant, VARIANTS[variant],
                 prep.l2, prep.fit_intercept, prep.X.shape, prep.X_test.shape,
-                hashlib.sha256(prep.X.tobytes()).hexdigest()[:16],
-                hashlib.sha256(prep.y.tobytes()).hexdigest()[:16],
-                hashlib.sha256(prep.X_test.tobytes()).hexdigest()[:16]))
+                _digest(prep.X), hashlib.sha256(prep.y.tobytes()).hexdigest()[:16],
+                _digest(prep.X_test)))
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
 
 
@@ -305,16 +325,12 @@ def _read_part(path: Path, name: str, variant: str):
                         for c in _BOOL_COLUMNS})
 
 
-def _attack(prep: _Prepared, Xp: np.ndarray, yp: np.ndarray, tid: int, variant: str) -> list[dict]:
-    """One poisoning attack on test row ``tid``; returns one record per method.
-
-    ``Xp``/``yp`` hold the training rows plus one spare last row, overwritten with the poison.
-    """
+def _attack(prep: _Prepared, tid: int, variant: str) -> list[dict]:
+    """One poisoning attack on test row ``tid``; returns one record per method."""
     n = prep.X.shape[0]
-    x_t = prep.X_test[tid]
+    xq = prep.X_test[tid:tid + 1]          # the target as a 1-row design (dense or CSR)
     y_t = float(prep.y_test[tid])
-    Xp[n] = VARIANTS[variant] * x_t
-    yp[n] = 1.0 - y_t
+    Xp, yp = _with_poison(prep.X, prep.y, VARIANTS[variant] * xq, 1.0 - y_t)
 
     t0 = time.perf_counter()
     poisoned = leaveout.GLM(family="logistic", l2=prep.l2, fit_intercept=prep.fit_intercept).fit(
@@ -323,7 +339,6 @@ def _attack(prep: _Prepared, Xp: np.ndarray, yp: np.ndarray, tid: int, variant: 
     h = float(att.leverage[n])  # also computes the shared per-row solves
     setup = time.perf_counter() - t0
 
-    xq = x_t[None, :]
     eta_clean = float(prep.eta_test[tid])
     eta_poisoned = float(att.model_.decision_function(xq)[0])
     actual = eta_clean - eta_poisoned
@@ -371,14 +386,9 @@ def _run_variant(prep: _Prepared, tids: np.ndarray, variant: str, seed: int, out
                         len(have), len(wanted), path.name)
     todo = [t for t in wanted if t not in have]
     if todo:
-        n, p = prep.X.shape
-        Xp = np.empty((n + 1, p))
-        Xp[:n] = prep.X
-        yp = np.empty(n + 1)
-        yp[:n] = prep.y
         t0 = time.perf_counter()
         for tid in todo:
-            records.extend(_attack(prep, Xp, yp, tid, variant))
+            records.extend(_attack(prep, tid, variant))
             have.add(tid)
             _write_csv(path, pd.DataFrame.from_records(records, columns=list(COLUMNS)))
             if progress is not None:

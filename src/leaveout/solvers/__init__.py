@@ -123,8 +123,10 @@ def choose(design, l2: float, requested: str = "auto", *, purpose: str = "attrib
         else:
             name, why = "primal", (f"the primal form is cheaper (~{c['primal'][0]:.2g} vs "
                                    f"~{c['kernel'][0]:.2g} operations)")
+        # (With l2 = 0 and p > n the Hessian is singular: no iteration would converge.)
         if name == "primal" and c["primal"][1] > limit and (c["kernel"][1] > limit
-                                                            or not l2 > 0.0):
+                                                            or not l2 > 0.0) \
+                and (l2 > 0.0 or p <= n):
             name, why = "cg", (f"neither the primal form (~{gib(c['primal'][1])}) nor the "
                                f"kernel form (~{gib(c['kernel'][1])}"
                                + ("" if l2 > 0.0 else ", and it needs l2 > 0")
