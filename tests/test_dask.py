@@ -214,6 +214,24 @@ def test_cluster_without_workers_is_a_clear_error():
     cluster.close()
 
 
+def test_computation_longer_than_the_lost_cluster_timeout_finishes(client):
+    """Live workers are not taken for a lost cluster however long a pass runs: the client's
+    periodic refresh of the scheduler's identity lists no workers individually (distributed ≥
+    2025), only their count (a pass of 10⁷ rows was refused after 30 s because of this)."""
+    from leaveout._dask import compute
+
+    Xb = da.ones((4, 2), chunks=(2, 2)).map_blocks(_slow, 3.0, dtype=float)
+    with client.as_current(), dask.config.set({"leaveout.lost-cluster-timeout": 0.5}):
+        time.sleep(2.5)  # at least one periodic identity refresh has happened
+        (total,) = compute.compute(Xb.sum(), what="a slow pass")
+    assert float(total) == 8.0
+    info = dict(client._scheduler_identity)
+    assert compute._lost(client) is None
+    assert compute._lost(type("C", (), {"status": "running", "_scheduler_identity":
+                                        {**info, "n_workers": 0, "workers": {}}})()) \
+        == "the cluster has no workers left"
+
+
 def test_import_leaveout_does_not_import_dask():
     src = Path(leaveout.__file__).resolve().parents[1]
     code = ("import sys, leaveout, leaveout.targets; "

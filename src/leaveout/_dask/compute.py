@@ -71,8 +71,14 @@ def _lost(client) -> str | None:
     status = getattr(client.status, "value", client.status)
     if status != "running":
         return f"the client lost its scheduler (client status {status!r})"
+    # The client's own copy of the scheduler's identity, refreshed every few seconds: its count
+    # "n_workers" (distributed ≥ 2025: the periodic refresh lists no workers individually, so
+    # an empty "workers" there says nothing), else the workers it lists (older versions).
     info = getattr(client, "_scheduler_identity", None) or {}
-    if "workers" in info and not info["workers"]:
+    n = info.get("n_workers")
+    if n is None and "workers" in info:
+        n = len(info["workers"])
+    if n == 0:
         return "the cluster has no workers left"
     return None
 
