@@ -319,7 +319,8 @@ def chord_many(delta: np.ndarray, g0: np.ndarray, gradients, solves, rec: Refine
     """Refine the Newton steps of m removals side by side; fill ``rec`` at entries ``ks``.
 
     Each removal runs its own iteration — its own solves, secant pairs, step sizes and stopping
-    rule, exactly as if alone — but the iterations advance in lock-step, so that the gradient
+    rule, the iteration of :func:`chord` (equal to rounding) — but they advance in lock-step, so
+    that the gradient
     refreshes of all removals still running are computed together (one pass over the data per
     step: :func:`retained_gradients`) and the vector work is done on (m, p) arrays, not in a
     Python loop per removal.
@@ -363,7 +364,7 @@ def chord_many(delta: np.ndarray, g0: np.ndarray, gradients, solves, rec: Refine
     with np.errstate(invalid="ignore", over="ignore"):
         prev = np.sqrt(np.abs(np.einsum("ij,ij->i", delta, g0)))   # Newton decrement of Δ⁰
     slots = min(rec.max_steps - 1, MEMORY) if MEMORY else 0
-    S = np.zeros((m, max(slots, 1), delta.shape[1]))  # secant pairs, newest at `head - 1`
+    S = np.zeros((m, max(slots, 1), delta.shape[1]))  # secant pairs per removal, oldest first
     Y = np.zeros_like(S)
     rho = np.zeros((m, max(slots, 1)))                # 0: an empty or skipped slot
     s_last, g_last = delta.copy(), -np.asarray(g0, dtype=float)
@@ -486,9 +487,6 @@ class ExplicitSolve:
 
     def __call__(self, v: np.ndarray) -> np.ndarray:
         return self.J_inv @ v
-
-    def correct(self, u):  # pragma: no cover - never given u (see refine_sets)
-        raise NotImplementedError
 
 
 #: Per-solve call overhead of the Woodbury form in flops (≈ 10 µs of calls on these machines),
