@@ -320,10 +320,9 @@ def chord_many(delta: np.ndarray, g0: np.ndarray, gradients, solves, rec: Refine
 
     Each removal runs its own iteration — its own solves, secant pairs, step sizes and stopping
     rule, the iteration of :func:`chord` (equal to rounding) — but they advance in lock-step, so
-    that the gradient
-    refreshes of all removals still running are computed together (one pass over the data per
-    step: :func:`retained_gradients`) and the vector work is done on (m, p) arrays, not in a
-    Python loop per removal.
+    that the gradient refreshes of all removals still running are computed together (one pass
+    over the data per step: :func:`retained_gradients`) and the vector work is done on (m, p)
+    arrays, not in a Python loop per removal.
 
     Step t solves with the limited-memory BFGS inverse Jₜ⁻¹ built on J⁻¹ from the pairs
     (sᵢ, yᵢ) = (Δⁱ⁺¹ − Δⁱ, ∇L₋T(θ̂ + Δⁱ⁺¹) − ∇L₋T(θ̂ + Δⁱ)), the first being (Δ⁰, ∇L₋T(θ̂ + Δ⁰)
