@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._threads import sum_chunks
-from ._base import carry_kernel, CHUNK_ROWS, KERNEL_BLOCK, Design
+from ._base import carry_kernel, CHUNK_ROWS, KERNEL_BLOCK, Design, _slices
 
 #: Bytes of X per chunk of a fused sweep (η and X̃ᵀr from the same rows while they are in cache).
 FUSED_BYTES = 2**21
@@ -82,9 +82,7 @@ class DenseDesign(Design):
 
     def fused_slices(self):
         """Row slices of about FUSED_BYTES of X each (fixed by n and p alone), in order."""
-        rows = self._fused_rows
-        for start in range(0, self.n_samples, rows):
-            yield slice(start, min(start + rows, self.n_samples))
+        return _slices(self.n_samples, self._fused_rows)
 
     def value_and_gradient(self, theta: np.ndarray, row_terms):
         """(Σ_i v_i, X̃ᵀr, η) in one sweep over X, for ``(v, r) = row_terms(sl, η[sl])``.
