@@ -618,8 +618,7 @@ def set_gradient(state, T: np.ndarray):
             return _one_pass_gradient(design, fam, y, s, theta0, penalty)
 
         def row_terms(sl, eta):
-            r = s[sl] * fam.d1_fast(eta, y[sl])
-            return r, r
+            return 0.0, s[sl] * fam.d1_fast(eta, y[sl])
 
         def fused(D):
             theta = theta0 + D

@@ -85,28 +85,29 @@ class DenseDesign(Design):
         return _slices(self.n_samples, self._fused_rows)
 
     def value_and_gradient(self, theta: np.ndarray, row_terms):
-        """(Σ_i v_i, X̃ᵀr, η) in one sweep over X, for ``(v, r) = row_terms(sl, η[sl])``.
+        """(Σ v, X̃ᵀr, η) in one sweep over X, for ``(v, r) = row_terms(sl, η[sl])`` (v a
+        chunk's float sum, r its rows' gradient scales).
 
         Each chunk's rows are read once for η = X̃θ and, still in cache, once more for X̃ᵀr:
         about one pass over X instead of two.  Chunks are summed in order (reproducible).
         Returns the float Σ v, the gradient part of shape (n_params,) and η (n_samples,).
         """
         d, p = self.n_features, self.n_params
-        beta = theta[:d]
-        eta = np.empty(self.n_samples)
+        beta = np.ascontiguousarray(theta[:d])
+        b = float(theta[-1]) if self.fit_intercept else 0.0
+        X, eta = self.X, np.empty(self.n_samples)
 
         def part(sl):
-            Xc = self.X[sl]
-            e = Xc @ beta
-            if self.fit_intercept:
-                e += theta[-1]
-            eta[sl] = e
+            Xc, e = X[sl], eta[sl]
+            np.matmul(Xc, beta, out=e)
+            if b:
+                e += b
             v, r = row_terms(sl, e)
             out = np.empty(p + 1)
-            out[:d] = Xc.T @ r
+            np.matmul(r, Xc, out=out[:d])
             if self.fit_intercept:
                 out[d] = r.sum()
-            out[p] = v.sum()
+            out[p] = v
             return out
 
         total = sum_chunks(part, self.fused_slices(), np.zeros(p + 1))
