@@ -39,6 +39,23 @@ class DenseDesign(Design):
             out += V[-1]
         return out
 
+    def matmat_into(self, V: np.ndarray, sl: slice, out: np.ndarray) -> np.ndarray:
+        """Write X̃[sl] V (V of shape (n_params, m), C-contiguous) into ``out`` (C-contiguous,
+        rows in sl × m) by one ``gemm`` straight from the rows of X (no copy of them); return it."""
+        np.matmul(self.X[sl], V[: self.n_features], out=out)
+        if self.fit_intercept:
+            out += V[-1]
+        return out
+
+    def row_dots(self, sl: slice, B: np.ndarray) -> np.ndarray:
+        """Σ_j X̃_ij B_ij for each row i of sl (B of shape (rows in sl, n_params)), read from the
+        rows of X in place; in a fixed order (no BLAS reduction)."""
+        d = self.n_features
+        out = np.einsum("ij,ij->i", self.X[sl], B[:, :d])
+        if self.fit_intercept:
+            out += B[:, d]
+        return out
+
     def abs_matvec(self, v: np.ndarray) -> np.ndarray:
         """|X̃| v for v ≥ 0 of shape (n_params,) — sizes of the terms summed into X̃θ."""
         out = np.empty(self.n_samples)
