@@ -194,15 +194,14 @@ def lbfgs(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = LBFGS_MAX_ITE
     the caller then finishes with Newton.
     """
     theta = np.array(theta0, dtype=np.float64)
-    f, g, eta = loss.objective_and_gradient(theta)
+    # Diagonal preconditioner: the Hessian's diagonal at θ₀ (from the first sweep).  It evens
+    # out the scales of the features and of the unpenalised intercept, whose curvature Σ w_i is
+    # often hundreds of times the others' (L-BFGS with a scalar initial matrix crawls then).
+    f, g, eta, D = loss.objective_and_gradient(theta, diagonal=True)
     n_eval = 1
     if not np.isfinite(f):
         return FirstOrderResult(theta, f, g, eta, 0, n_eval, False)
     slack = 1e-13 * max(loss.objective_scale(theta, eta), np.finfo(float).tiny)
-    # Diagonal preconditioner: the Hessian's diagonal at θ₀ (one sweep).  It evens out the
-    # scales of the features and of the unpenalised intercept, whose curvature Σ w_i is often
-    # hundreds of times the others' (L-BFGS with a scalar initial matrix crawls then).
-    D = loss.design.sq_rmatvec(loss.row_curvature(eta)) + loss.penalty
     D = np.maximum(D, 1e-12 * max(float(D.max(initial=0.0)), np.finfo(float).tiny))
     if not np.all(np.isfinite(D)):
         return FirstOrderResult(theta, f, g, eta, 0, n_eval, False)
