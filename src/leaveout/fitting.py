@@ -165,7 +165,9 @@ LBFGS_MIN_ENTRIES = 2**18
 LBFGS_MEMORY = 10
 LBFGS_MAX_ITER = 60
 #: One Hessian costs about n_params / HESSIAN_PER_SWEEP fused gradient sweeps (measured on one
-#: thread: ≈ p/37 at p = 500, p/27 at p = 100; benchmarks/bench_scale.py).
+#: thread: ≈ p/37 at p = 500, p/27 at p = 100; benchmarks/bench_scale.py).  Since the sweeps
+#: got cheaper (one-pass family terms, 2026-12-02) it is ≈ p/20 and p/15; the constant is kept,
+#: so which fits end with a Newton check (and keep a Hessian for an Attributor) is unchanged.
 HESSIAN_PER_SWEEP = 32.0
 
 
