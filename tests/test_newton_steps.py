@@ -17,6 +17,7 @@ import pytest
 
 import leaveout
 from leaveout import DegenerateRemovalWarning, NewtonStepsWarning, targets
+from leaveout import _refine
 
 _spec = importlib.util.spec_from_file_location(
     "leaveout_tests_reference_steps", pathlib.Path(__file__).with_name("reference.py"))
@@ -68,7 +69,8 @@ def test_steps_converge_to_retraining(family, fit_intercept, weighted):
             # The geometric-tail estimate of the remaining error does not understate it (the
             # reference refit itself is accurate to about 1e-8).
             assert e5 < 4 * info.error_estimate[k] + 1e-8, (k, e5, info.error_estimate[k])
-            assert info.error_estimate[k] < 1e-5
+            # At the default tol (1e-3 on the update) the estimate is well below it.
+            assert info.error_estimate[k] < 1e-4
     # Many steps reach the reference refit to its own accuracy.
     ten = att.effects("newton", remove=sets, steps=30, tol=0.0)
     for k in range(len(sets)):
@@ -179,7 +181,7 @@ def test_non_contracting_iteration_is_reported(make):
     newton = att.effects("newton", remove=T)
     other = np.setdiff1d(np.arange(40), T)[:5]
     with pytest.warns(NewtonStepsWarning, match=r"unreliable for set\(s\) 0:"):
-        out = att.effects("newton", remove=[T, other], steps=20)
+        out = att.effects("newton", remove=[T, other], steps=20, tol=1e-8)
     info = att.newton_info_
     assert list(info.unreliable) == [0]
     assert info.error_estimate[0] > 0.01 and not info.converged[0]
@@ -231,7 +233,7 @@ def test_newton_info_repr_and_fields():
     att, _, sets = _problem("logistic", True, False)
     att.effects("newton", remove=sets[0], steps=4)
     info = att.newton_info_
-    assert info.steps.shape == (1,) and info.tol == 1e-6
+    assert info.steps.shape == (1,) and info.tol == _refine.DEFAULT_TOL == 1e-3
     assert "NewtonInfo(n_sets=1" in repr(info)
     with pytest.raises(AttributeError):
         info.tol = 1.0  # frozen
@@ -274,7 +276,7 @@ def test_secant_correction_converges_where_the_plain_chord_oscillates(monkeypatc
 
     att, T = _logistic_column_carried_by_the_set()
     exact = att.effects("retrain", remove=T)
-    fixed = att.effects("newton", remove=T, steps=10)
+    fixed = att.effects("newton", remove=T, steps=10, tol=1e-8)
     assert _rel(fixed, exact) < 1e-8 and att.newton_info_.converged[0]
     monkeypatch.setattr(_refine, "MEMORY", 0)
     with pytest.warns(NewtonStepsWarning, match="contract too slowly"):

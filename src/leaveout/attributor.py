@@ -404,7 +404,9 @@ class Attributor:
             :class:`~leaveout.NewtonStepsWarning` (no automatic refit: use ``retrain`` for them).
         tol : float, optional
             Only for ``newton``: stop a set early once an update is at most ``tol`` times its
-            estimate (relative, default 1e-6; 0 always takes ``steps`` steps).
+            estimate (relative, default 1e-3: the estimate is then typically within 1e-5
+            of the refit, as each step shrinks the error by its step ratio, see
+            ``newton_info_.error_estimate``; 0 always takes ``steps`` steps).
         as_frame : bool, default=False
             Return a labelled pandas DataFrame (see Returns).
         by : {None, "position", "label"}, optional

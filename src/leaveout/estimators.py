@@ -503,17 +503,20 @@ class FittedState:
         list ``pending``, later by :func:`_refine.refine_sets` (the step is returned and
         ``(k, T, X_T, step, solve)`` appended)."""
         r_T, sw = self.r[T], np.sqrt(self.w[T])
-        if T.size > self.design.n_params and self.H is not None:
+        steps = refine.max_steps if refine else 0
+        p = self.design.n_params
+        if self.H is not None and (T.size > p or _refine.direct_is_cheaper(T.size, p, steps)):
             # More rows than parameters: factorising H − H_T directly, O(kp² + p³), beats
-            # the k × k Woodbury system, O(k²p + k³).
+            # the k × k Woodbury system, O(k²p + k³); so it does for refined steps at small p,
+            # where the Woodbury form's extra calls cost more than the p³.
             X_T = self.design.rows(T)            # (k, p)
             S = X_T * sw[:, None]
             c = _cholesky(self.H - S.T @ S)
             if c is None:
                 return self._singular_set(T, k)
             step = lapack.dpotrs(c, r_T @ X_T, lower=1)[0]
-            return self._refined(T, k, X_T, step, _refine.direct_solver((c, True), refine.max_steps if refine else 0), refine,
-                                 pending)
+            solve = _refine.direct_solver((c, True), steps)
+            return self._refined(T, k, X_T, step, solve, refine, pending)
         C, combine, X_T, B_T = self._woodbury_parts(T)     # X̃_T H⁻¹ X̃_Tᵀ, O(k²p)
         M = np.eye(T.size) - (sw[:, None] * C) * sw[None, :]
         cM = _cholesky(M)

@@ -45,6 +45,19 @@ class Family:
         """Second derivative ``ℓ''(η, y)``, shape (n,) (a (n, K, K) block when ``n_outputs > 1``)."""
         raise NotImplementedError
 
+    def fused_labels(self, y: np.ndarray) -> tuple:
+        """What :meth:`loss_and_d1` reads of the labels, made once per fit: a tuple of arrays of
+        shape (n,), sliced by rows (default ``(y,)``)."""
+        return (y,)
+
+    def loss_and_d1(self, eta: np.ndarray, *labels: np.ndarray) -> tuple:
+        """``(ℓ(η, y), ℓ'(η, y))``, each of shape (n,), in one pass over ``η``: the per-row
+        terms of a fit's objective and gradient, as accurate as :meth:`loss` and :meth:`d1`
+        (to rounding).  ``labels`` are the rows' slices of :meth:`fused_labels`.  Default:
+        :meth:`loss` and :meth:`d1`."""
+        (y,) = labels
+        return self.loss(eta, y), self.d1(eta, y)
+
     def d1_fast(self, eta: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``ℓ'(η, y)`` to absolute rounding (ε times the terms of its difference) rather than
         relative: for sums of gradient terms, which round at that level anyway (the refreshes

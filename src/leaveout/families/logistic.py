@@ -24,6 +24,29 @@ class Logistic(Family):
     def d1(self, eta, y):
         return (1.0 - y) * expit(eta) - y * expit(-eta)
 
+    def fused_labels(self, y):
+        return (1.0 - y, -y)
+
+    def loss_and_d1(self, eta, one_minus_y, minus_y):
+        # One exp and one log1p per row.  With e = exp(−|η|) and q = 1/(1 + e):
+        # σ(|η|) = q, σ(−|η|) = eq; A = 1 − y, B = −y where η > 0 (swapped elsewhere), so
+        # ℓ = Aη + log1p(e) and ℓ' = Aq + B·eq: the forms of loss and d1 above, term by term.
+        pos = eta > 0.0
+        a = np.where(pos, one_minus_y, minus_y)
+        b = np.where(pos, minus_y, one_minus_y)
+        e = np.abs(eta)
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+        loss = np.log1p(e)
+        loss += a * eta
+        q = e + 1.0
+        np.divide(1.0, q, out=q)
+        e *= q
+        e *= b
+        np.multiply(a, q, out=q)
+        q += e
+        return loss, q
+
     def d1_fast(self, eta, y):
         # σ(η) − y: one logistic pass instead of two; where y = 1 and σ(−η) is tiny it keeps
         # ε absolute, not relative, precision (see Family.d1_fast).

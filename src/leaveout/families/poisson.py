@@ -17,6 +17,10 @@ class Poisson(Family):
     def d1(self, eta, y):
         return np.exp(eta) - y
 
+    def loss_and_d1(self, eta, y):
+        m = np.exp(eta)
+        return m - y * eta, m - y
+
     def d2(self, eta, y):
         return np.exp(eta)
 

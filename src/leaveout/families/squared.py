@@ -18,6 +18,10 @@ class Squared(Family):
     def d1(self, eta, y):
         return eta - y
 
+    def loss_and_d1(self, eta, y):
+        r = eta - y
+        return 0.5 * r * r, r
+
     def d2(self, eta, y):
         return np.ones_like(eta)
 
