@@ -293,11 +293,11 @@ class FittedState:
         """X̃ H⁻¹ J for J of shape (n_params, m), dense or sparse; result (n_samples, m)."""
         if sp.issparse(J):
             J = J.toarray()  # p × m, affordable whenever the primal form is
-        V = self.factor.solve(J)                      # (p, m)
+        V = np.ascontiguousarray(self.factor.solve(J))   # (p, m)
         A = np.empty((self.design.n_samples, J.shape[1]))
 
         def chunk(sl):
-            A[sl] = self.design.matmat(V, sl)
+            self.design.matmat_into(V, sl, A[sl])        # straight into the result
 
         map_chunks(chunk, self.design.solve_slices())
         return A
