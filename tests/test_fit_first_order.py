@@ -99,3 +99,24 @@ def test_retraining_on_a_big_design_is_exact(monkeypatch):
     theta = ref.fit_theta(ref.design(X[keep], True), y[keep], "poisson", 1.0, True)
     np.testing.assert_allclose(att.params_ + delta, theta, rtol=0,
                                atol=1e-9 * np.abs(theta).max())
+
+
+@pytest.mark.parametrize("family", ref.FAMILIES)
+def test_slow_lbfgs_is_preconditioned_by_a_hessian(monkeypatch, caplog, family):
+    # Uncentred features (uniform on [0, 1]): the intercept and the columns' common mean make
+    # the diagonally scaled Hessian ill-conditioned, and L-BFGS alone crawls (it does not
+    # converge in LBFGS_MAX_ITER iterations here).  Its rate after PRECOND_MIN_ITER iterations
+    # calls for the Hessian as preconditioner: converged, at the reference optimum (an
+    # independent Newton fit), the gradient at rounding level.
+    rng = np.random.default_rng(9)
+    X = rng.random((3000, 100))
+    y = ref.make_data(family, n=3000, p=100, seed=9)[1]
+    runs = _spy(monkeypatch)
+    with caplog.at_level("INFO", logger="leaveout.fitting"):
+        m = leaveout.fit(X, y, family=family, l2=1.0)
+    assert runs == [True]
+    assert any("preconditions" in r.getMessage() for r in caplog.records)
+    theta = ref.fit_theta(ref.design(X, True), y, family, 1.0, True)
+    np.testing.assert_allclose(m.params_, theta, rtol=0, atol=1e-10 * np.abs(theta).max())
+    g = _gradient(X, y, m.params_, family, 1.0, np.ones(3000), True)
+    assert np.linalg.norm(g) < 1e-12 * (np.abs(X).sum() + np.abs(y).sum())

@@ -89,3 +89,19 @@ def test_condition_number_estimate_matches_numpy(family):
     exact = np.linalg.cond(H, 1)
     assert exact > 1e7
     assert exact / 10 <= att.condition_number_ <= exact * (1 + 1e-6)
+
+
+def test_chunk_workers_keep_the_callers_errstate(monkeypatch):
+    # The fused sweeps of the fit set np.errstate once, around all chunks: a chunk computed on
+    # another worker thread must see it (an overflow there is no warning, as on one worker).
+    import warnings
+
+    from leaveout import _threads
+
+    monkeypatch.setattr(_threads, "_workers", 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="ignore"):
+            parts = _threads.map_chunks(lambda sl: np.exp(np.full(3, 1000.0)),
+                                        [slice(0, 1), slice(1, 2), slice(2, 3)])
+    assert all(np.isinf(part).all() for part in parts)

@@ -92,27 +92,40 @@ class LinearLoss:
             eta = self.eta(theta)
         return self.design.rmatvec(self.row_gradient_scale(eta)) + self.penalty * theta
 
-    def objective_and_gradient(self, theta: np.ndarray):
-        """(L(θ), ∇L(θ), η) in one sweep over the design (see ``value_and_gradient``)."""
+    def objective_and_gradient(self, theta: np.ndarray, diagonal: bool = False):
+        """(L(θ), ∇L(θ), η) in one sweep over the design (see ``value_and_gradient``).
+
+        ``diagonal=True`` adds the Hessian's diagonal at θ (shape (n_params,)) from the same
+        sweep.
+        """
         if not hasattr(self.design, "value_and_gradient"):  # no fused sweep (sparse designs)
             eta = self.eta(theta)
-            return self.objective(theta, eta), self.gradient(theta, eta), eta
+            out = self.objective(theta, eta), self.gradient(theta, eta), eta
+            if diagonal:
+                out += (self.design.sq_rmatvec(self.row_curvature(eta)) + self.penalty,)
+            return out
         fam, s = self.family, self.weights
         if self._fused is None:  # the labels as the family's fused terms read them; unit weights?
             self._fused = fam.fused_labels(self.y), bool(np.all(s == 1.0))
         labels, unit = self._fused
 
         def row_terms(sl, eta):
-            with np.errstate(over="ignore", invalid="ignore"):
-                v, r = fam.loss_and_d1(eta, *(a[sl] for a in labels))
-                if unit:
-                    return float(v.sum()), r
-                r *= s[sl]
-                v *= s[sl]
+            v, r = fam.loss_and_d1(eta, *(a[sl] for a in labels))
+            if unit:
                 return float(v.sum()), r
-        data, g, eta = self.design.value_and_gradient(theta, row_terms)
+            r *= s[sl]
+            v *= s[sl]
+            return float(v.sum()), r
+        def curvature(sl, eta):
+            w = fam.d2(eta, self.y[sl])
+            return w if unit else w * s[sl]
+
+        with np.errstate(over="ignore", invalid="ignore"):  # in every chunk worker too
+            data, g, eta, *diag = self.design.value_and_gradient(
+                theta, row_terms, curvature if diagonal else None)
         pt = self.penalty * theta
-        return data + 0.5 * float(np.dot(pt, theta)), g + pt, eta
+        out = data + 0.5 * float(np.dot(pt, theta)), g + pt, eta
+        return out + (diag[0] + self.penalty,) if diagonal else out
 
     def hessian(self, theta: np.ndarray, eta: np.ndarray | None = None) -> np.ndarray:
         if eta is None:

@@ -14,6 +14,7 @@ it the BLAS is left alone and results may differ in the last bits between thread
 
 from __future__ import annotations
 
+import contextvars
 import functools
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -73,14 +74,16 @@ def map_chunks(fn, slices) -> list:
     """``[fn(s) for s in slices]``, computed on the chunk workers (in order of the result).
 
     Each call must write only its own rows (or return its part): the result is then the same
-    whichever worker computes which chunk.
+    whichever worker computes which chunk.  Each runs in a copy of the caller's context, so the
+    caller's ``np.errstate`` holds in the workers too (NumPy keeps it in a context variable).
     """
     slices = list(slices)
     workers = min(max(_workers, 1), len(slices))
     if workers <= 1:
         return [fn(s) for s in slices]
+    runs = [contextvars.copy_context().run for _ in slices]
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(fn, slices))
+        return list(pool.map(lambda run, s: run(fn, s), runs, slices))
 
 
 def sum_chunks(fn, slices, out):

@@ -49,6 +49,16 @@ WARN_GAP = 1e-4
 #: is 35 % and 99 % of the sets where RIF is more than 25 % off are flagged; below it, 6 %
 #: median, and only 2 % of the sets where RIF is within 10 % are flagged.
 SET_LEVERAGE_WARN = 0.3
+#: Largest scaled condition estimate of H (LAPACK ``pocon`` on D^-1/2 H D^-1/2) at which per-row
+#: effects use the explicit H⁻¹; above it the triangular products, as accurate as Cholesky
+#: solves.  Measured (tests/test_fast_products.py, collinear columns, leverages up to 0.9): the
+#: explicit path is as accurate as solves (to a factor < 2) up to scaled condition 5e8 and
+#: 24× less accurate at 5e9; 1e7 leaves a margin of 50.
+EXPLICIT_MAX_COND = 1e7
+#: Rows whose leverage by the explicit H⁻¹ exceeds this are recomputed by the triangular
+#: products: there 1/(1 − h) amplifies the explicit product's error in h (ε·cond(H)·h) beyond
+#: that of a solve (measured: rows of h ≤ 0.5 are as accurate as by solves, to a factor < 4).
+EXPLICIT_MAX_LEVERAGE = 0.5
 #: Entries per block of η shifts in per-row plug-in target effects (32 MB of float64).
 PLUGIN_BLOCK = 1 << 22
 
@@ -196,10 +206,56 @@ class FittedState:
     def _per_row_params(self, method: str) -> np.ndarray:
         """r_i H⁻¹x̃_i (``if``) or r_i H⁻¹x̃_i / (1 − h_i) (``rif``) for every row, (n, n_params).
 
-        Written chunk by chunk straight into the result: the rows of X̃ are copied there,
-        whitened (Z = X̃ L⁻ᵀ, whose row norms give the leverages — cached on the way when not yet
-        known), unwhitened (Z L⁻¹ = rows of X̃ H⁻¹) and scaled.  No other n × p array.
+        Written block by block straight into the result, no other n × p array.  When the
+        Hessian is not ill-conditioned (:data:`EXPLICIT_MAX_COND`) each block is one product
+        X̃ H⁻¹ with the explicit H⁻¹ = L⁻ᵀL⁻¹ (:meth:`_explicit_rows`); otherwise two triangular
+        products (:meth:`_triangular_rows`).
         """
+        if self.factor.scaled_condition_estimate() <= EXPLICIT_MAX_COND:
+            return self._explicit_rows(method)
+        return self._triangular_rows(method)
+
+    def _explicit_rows(self, method: str) -> np.ndarray:
+        """:meth:`_per_row_params` by one ``gemm`` per block: B = X̃ H⁻¹, with the leverages
+        h_i = w_i x̃_i·B_i of ``rif`` from the same block while it is in cache.
+
+        Those leverages are for this call's scale factors only (never cached as
+        :attr:`leverage`, so that the results do not depend on the order of calls).  Through
+        the explicit inverse h_i carries an error of about ε·cond(H)·h_i (the row norms of
+        :attr:`leverage` about ε·√cond), which 1/(1 − h_i) amplifies: rows with h_i above
+        :data:`EXPLICIT_MAX_LEVERAGE` are redone by the triangular products, so no row is
+        less accurate than by Cholesky solves (tests/test_fast_products.py).
+        """
+        d, f = self.design, self.factor
+        out = np.empty((d.n_samples, d.n_params))
+        inv = f.inverse
+        rif = method != "if"
+        h = np.empty(d.n_samples) if rif else None
+
+        def chunk(sl):
+            B = d.matmat_into(inv, sl, out[sl])
+            if not rif:
+                B *= self.r[sl, None]
+                return
+            hb = self.w[sl] * d.row_dots(sl, B)
+            high = np.flatnonzero(hb > EXPLICIT_MAX_LEVERAGE)
+            if high.size:
+                Z = f.whiten_rows(d.rows(sl.start + high))
+                hb[high] = self.w[sl][high] * _row_sq_norms(Z)
+                B[high] = f.unwhiten_rows(Z)
+            h[sl] = hb
+            B *= _rif_scale(self.r[sl], hb)[0][:, None]
+
+        map_chunks(chunk, d.solve_slices())
+        if rif:
+            _, singular, near = _rif_scale(self.r, h)
+            self.warn_high_leverage(np.flatnonzero(singular), np.flatnonzero(near))
+        return out
+
+    def _triangular_rows(self, method: str) -> np.ndarray:
+        """:meth:`_per_row_params` by two triangular products per block: the rows of X̃ are
+        copied into the result, whitened (Z = X̃ L⁻ᵀ, whose row norms give the leverages —
+        cached on the way when not yet known), unwhitened (Z L⁻¹ = rows of X̃ H⁻¹) and scaled."""
         n = self.design.n_samples
         out = np.empty((n, self.design.n_params))
         known = "leverage" in self.__dict__
@@ -237,11 +293,11 @@ class FittedState:
         """X̃ H⁻¹ J for J of shape (n_params, m), dense or sparse; result (n_samples, m)."""
         if sp.issparse(J):
             J = J.toarray()  # p × m, affordable whenever the primal form is
-        V = self.factor.solve(J)                      # (p, m)
+        V = np.ascontiguousarray(self.factor.solve(J))   # (p, m)
         A = np.empty((self.design.n_samples, J.shape[1]))
 
         def chunk(sl):
-            A[sl] = self.design.matmat(V, sl)
+            self.design.matmat_into(V, sl, A[sl])        # straight into the result
 
         map_chunks(chunk, self.design.solve_slices())
         return A

@@ -8,6 +8,8 @@ methods, so a new backend (sparse, chunked, Dask) is one small module implementi
 ``n_samples, n_features``   shape of X; ``n_params = n_features + fit_intercept``
 ``matvec(θ)``               X̃ θ, shape (n,)
 ``matmat(V)``               X̃ V for V (n_params, m), result (n, m)
+``matmat_into(V, sl, out)`` X̃[sl] V written into ``out`` (rows in sl, m)
+``row_dots(sl, B)``         x̃_i·B_i for the rows i of sl, B of shape (rows in sl, n_params)
 ``rmatvec(c)``              X̃ᵀ c, shape (n_params,)
 ``abs_matvec / abs_rmatvec`` |X̃| v and |X̃|ᵀ c (sizes of the terms summed, for rounding bounds)
 ``weighted_gram(w)``        X̃ᵀ diag(w) X̃, dense (n_params, n_params): the primal Hessian's data part
@@ -125,6 +127,16 @@ class Design:
         """Row slices of ``solve_rows(n_params)`` rows for per-row products with H⁻¹, in order
         (fixed by the shape alone, like :meth:`chunk_slices`)."""
         return _slices(self.n_samples, solve_rows(self.n_params))
+
+    def matmat_into(self, V: np.ndarray, sl: slice, out: np.ndarray) -> np.ndarray:
+        """Write X̃[sl] V (V of shape (n_params, m)) into ``out`` (rows in sl, m); return it."""
+        out[...] = self.matmat(V, sl)
+        return out
+
+    def row_dots(self, sl: slice, B: np.ndarray) -> np.ndarray:
+        """Σ_j X̃_ij B_ij for each row i of sl, B of shape (rows in sl, n_params); (rows in sl,)."""
+        rows = self.rows_into(sl, np.empty((sl.stop - sl.start, self.n_params)))
+        return np.einsum("ij,ij->i", rows, B)
 
     def chunks(self):
         """Yield ``(slice, rows)`` over the design, ``rows`` dense X̃ of a chunk's rows."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from .._threads import sum_chunks
@@ -11,6 +13,15 @@ from ._base import carry_kernel, CHUNK_ROWS, KERNEL_BLOCK, Design, _slices
 FUSED_BYTES = 2**21
 #: Bytes of X per chunk of :meth:`DenseDesign.sq_rmatvec`.
 SQUARE_BYTES = 2**20
+
+
+def _buffer(local: threading.local, shape: tuple) -> np.ndarray:
+    """A float64 array of ``shape`` from this thread's buffer in ``local`` (made once per
+    thread, at the first and largest shape: the chunks after the first are never larger)."""
+    buf = getattr(local, "buf", None)
+    if buf is None or buf.size < shape[0] * shape[1]:
+        buf = local.buf = np.empty(shape[0] * shape[1])
+    return buf[: shape[0] * shape[1]].reshape(shape)
 
 
 class DenseDesign(Design):
@@ -37,6 +48,23 @@ class DenseDesign(Design):
         out = self.X[sl] @ np.ascontiguousarray(V[: self.n_features])
         if self.fit_intercept:
             out += V[-1]
+        return out
+
+    def matmat_into(self, V: np.ndarray, sl: slice, out: np.ndarray) -> np.ndarray:
+        """Write X̃[sl] V (V of shape (n_params, m), C-contiguous) into ``out`` (C-contiguous,
+        rows in sl × m) by one ``gemm`` straight from the rows of X (no copy of them); return it."""
+        np.matmul(self.X[sl], V[: self.n_features], out=out)
+        if self.fit_intercept:
+            out += V[-1]
+        return out
+
+    def row_dots(self, sl: slice, B: np.ndarray) -> np.ndarray:
+        """Σ_j X̃_ij B_ij for each row i of sl (B of shape (rows in sl, n_params)), read from the
+        rows of X in place; in a fixed order (no BLAS reduction)."""
+        d = self.n_features
+        out = np.einsum("ij,ij->i", self.X[sl], B[:, :d])
+        if self.fit_intercept:
+            out += B[:, d]
         return out
 
     def abs_matvec(self, v: np.ndarray) -> np.ndarray:
@@ -84,34 +112,50 @@ class DenseDesign(Design):
         """Row slices of about FUSED_BYTES of X each (fixed by n and p alone), in order."""
         return _slices(self.n_samples, self._fused_rows)
 
-    def value_and_gradient(self, theta: np.ndarray, row_terms):
+    def value_and_gradient(self, theta: np.ndarray, row_terms, curvature=None):
         """(Σ v, X̃ᵀr, η) in one sweep over X, for ``(v, r) = row_terms(sl, η[sl])`` (v a
         chunk's float sum, r its rows' gradient scales).
 
         Each chunk's rows are read once for η = X̃θ and, still in cache, once more for X̃ᵀr:
         about one pass over X instead of two.  Chunks are summed in order (reproducible).
         Returns the float Σ v, the gradient part of shape (n_params,) and η (n_samples,).
+        With ``curvature`` (``w = curvature(sl, η[sl])``, w ≥ 0), also the diagonal of
+        X̃ᵀ diag(w) X̃ (n_params,) from the same chunks (:meth:`sq_rmatvec` without its own
+        pass over X).  At β = 0 (a cold start) η is the intercept alone: X is read only for X̃ᵀr.
         """
         d, p = self.n_features, self.n_params
         beta = np.ascontiguousarray(theta[:d])
         b = float(theta[-1]) if self.fit_intercept else 0.0
-        X, eta = self.X, np.empty(self.n_samples)
+        X, eta, zero = self.X, np.empty(self.n_samples), not beta.any()
+        size = p + 1 if curvature is None else 2 * p + 1
+        squares = threading.local()  # each chunk worker's buffer for X[sl] ∘ X[sl]
 
         def part(sl):
             Xc, e = X[sl], eta[sl]
-            np.matmul(Xc, beta, out=e)
-            if b:
-                e += b
+            if zero:  # X β = 0 exactly (X is finite)
+                e.fill(b)
+            else:
+                np.matmul(Xc, beta, out=e)
+                if b:
+                    e += b
             v, r = row_terms(sl, e)
-            out = np.empty(p + 1)
+            out = np.empty(size)
             np.matmul(r, Xc, out=out[:d])
             if self.fit_intercept:
                 out[d] = r.sum()
             out[p] = v
+            if curvature is not None:
+                w = curvature(sl, e)
+                sq = np.multiply(Xc, Xc, out=_buffer(squares, Xc.shape))
+                np.matmul(w, sq, out=out[p + 1 : p + 1 + d])
+                if self.fit_intercept:
+                    out[-1] = w.sum()
             return out
 
-        total = sum_chunks(part, self.fused_slices(), np.zeros(p + 1))
-        return float(total[p]), total[:p], eta
+        total = sum_chunks(part, self.fused_slices(), np.zeros(size))
+        if curvature is None:
+            return float(total[p]), total[:p], eta
+        return float(total[p]), total[:p], eta, total[p + 1 :]
 
     def sq_rmatvec(self, w: np.ndarray) -> np.ndarray:
         """(X̃ ∘ X̃)ᵀ w: the diagonal of X̃ᵀ diag(w) X̃, shape (n_params,).
