@@ -111,11 +111,10 @@ def _check_one_set(indices, n_samples: int, k: int) -> np.ndarray:
 def _checked_positions(arr: np.ndarray, n_samples: int, where: str) -> np.ndarray:
     """A non-empty 1-D integer or integral-float array of positions, range- and repeat-checked,
     as intp."""
-    if arr.min() < 0 or arr.max() >= n_samples:  # before the cast to intp (it could wrap)
+    srt = np.sort(arr)  # range-checked on its ends before the cast to intp (it could wrap)
+    if srt[0] < 0 or srt[-1] >= n_samples:
         out = (arr < 0) | (arr >= n_samples)
         _raise_out_of_range(arr[out][0], n_samples, where)
-    arr = arr.astype(np.intp)
-    srt = np.sort(arr)
     repeated = srt[1:] == srt[:-1]
     if repeated.any():
         raise ValueError(
@@ -126,7 +125,7 @@ def _checked_positions(arr: np.ndarray, n_samples: int, where: str) -> np.ndarra
         raise ValueError(
             f"{where} removes all {n_samples} training rows; nothing would be left to fit."
         )
-    return arr
+    return arr.astype(np.intp)
 
 
 def _index_array(indices, n_samples: int, where: str) -> np.ndarray:

@@ -47,7 +47,7 @@ from ._warn import warn
 from .designs.dense import DenseDesign
 from .exceptions import NewtonStepsWarning
 
-_symv, _syr2 = blas.dsymv, blas.dsyr2
+_symv, _syr2, _gemv, _ddot, _daxpy = blas.dsymv, blas.dsyr2, blas.dgemv, blas.ddot, blas.daxpy
 
 #: Default relative tolerance: stop once ‖step‖ ≤ tol · ‖Δ‖ (``tol=0`` runs every step).  Each
 #: step shrinks the error by its step ratio (typically 0.01–0.1), so the estimate after a step
@@ -178,12 +178,21 @@ class Refinement:
     def __init__(self, m: int, steps: int, tol: float):
         self.max_steps = steps
         self.steps = np.zeros(m, dtype=np.intp)
-        self.rel_update = np.full(m, np.nan)
-        self.ratio = np.full(m, np.nan)
+        self.rel_update = np.empty(m)
+        self.rel_update.fill(np.nan)
+        self.ratio = self.rel_update.copy()
         self.slowest = np.zeros(m)   # the largest accepted step ratio of each iteration
         self.converged = np.zeros(m, dtype=bool)
         self.contracting = np.ones(m, dtype=bool)
         self.tol = tol
+
+    def may_warn(self) -> bool:
+        """Whether :func:`warn_not_contracting` could name a set of this record: some set did
+        not contract or had a step ratio ≥ SLOW_RATIO (its own early exit, without the
+        NewtonInfo)."""
+        if self.ratio.size == 1:  # one set: scalar reads, cheaper than two reductions
+            return not self.contracting[0] or self.ratio[0] >= SLOW_RATIO
+        return not self.contracting.all() or bool((self.ratio >= SLOW_RATIO).any())
 
     @property
     def iterate(self) -> "Refinement | None":
@@ -261,30 +270,29 @@ def chord(delta: np.ndarray, g0: np.ndarray, gradient, solve, rec: Refinement,
         rec.rel_update[k], rec.converged[k] = 0.0, True
         return delta
     prev = math.sqrt(abs(delta @ g0))  # Newton decrement of Δ⁰
-    pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
-    s_last, g_last = delta, -g0
     # With J⁻¹ explicit and every pair kept (steps − 1 ≤ MEMORY), Jₜ⁻¹ itself is updated by the
     # BFGS inverse formula — the two-loop recursion's matrix, one rank-2 update per pair.
-    dense = _DenseBFGS(solve.lower, own=solve.private) if (
-        isinstance(solve, ExplicitSolve) and MEMORY and rec.max_steps - 1 <= MEMORY) else None
-    # Scalars stay Python/NumPy scalars until the end (fewer small array writes per step).
+    if isinstance(solve, ExplicitSolve) and MEMORY and rec.max_steps - 1 <= MEMORY:
+        return _chord_dense(delta, g0, gradient, solve, rec, k, prev)
+    pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
+    s_last, g_last = delta, -g0
+    # Scalars stay Python floats until the end (fewer small array writes per step); vectors
+    # are combined by BLAS level 1 (ddot, daxpy: a fraction of the call cost of ``@``).
     steps, ratio, rel, converged, contracting, slowest = 1, math.nan, math.nan, False, True, 0.0
+    tol = rec.tol
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for _ in range(rec.max_steps - 1):
             g = gradient(delta)
             if MEMORY:
                 y = g - g_last
-                sy = s_last @ y
+                sy = _ddot(s_last, y)
                 if sy > 0.0 and math.isfinite(sy):  # curvature condition (convexity)
-                    if dense is not None:
-                        dense.update(s_last, y, 1.0 / sy)
-                    else:
-                        pairs.append((s_last, y, 1.0 / sy))
-                        del pairs[:-MEMORY]
-            step = dense(g) if dense is not None else _two_loop(g, solve, pairs)
-            energy = math.sqrt(abs(step @ g))
+                    pairs.append((s_last, y, 1.0 / sy))
+                    del pairs[:-MEMORY]
+            step = _two_loop(g, solve, pairs)
+            energy = math.sqrt(abs(_ddot(step, g)))
             new = delta - step
-            size, new_size = step @ step, new @ new
+            size, new_size = _ddot(step, step), _ddot(new, new)
             rel = math.sqrt(size / new_size) if new_size > 0 else math.inf
             ratio = energy / prev if prev > 0 else math.inf
             if not (math.isfinite(rel) and math.isfinite(ratio)):
@@ -297,8 +305,59 @@ def chord(delta: np.ndarray, g0: np.ndarray, gradient, solve, rec: Refinement,
                 break
             delta, prev, s_last, g_last = new, energy, -step, g
             steps += 1
-            slowest = max(slowest, ratio)
-            if rel <= rec.tol:
+            if ratio > slowest:
+                slowest = ratio
+            if rel <= tol:
+                converged = True
+                break
+    rec.steps[k], rec.ratio[k], rec.rel_update[k], rec.slowest[k] = steps, ratio, rel, slowest
+    rec.converged[k], rec.contracting[k] = converged, contracting
+    return delta
+
+
+def _chord_dense(delta, g0, gradient, solve, rec: Refinement, k: int, prev: float):
+    """:func:`chord` with Jₜ⁻¹ kept as a matrix (:class:`_DenseBFGS`' update, written out):
+    the same steps, stopping rule and record, in the fewest calls — at a few hundred rows a
+    refresh is ~15 calls of a microsecond or less, so their number is the cost.  Vectors are
+    combined by BLAS level 1 (``ddot``, ``daxpy``: a tenth of the call cost of ``@``), and the
+    pair's s = Δᵗ⁺¹ − Δᵗ is kept as t = −s (the step itself, no negation per refresh):
+    sᵀy = −tᵀy and s vᵀ + v sᵀ = t uᵀ + u tᵀ with u = −v = (c/2) t + ρ Jₜ⁻¹y."""
+    H = solve.lower
+    if not (solve.private and H.flags.f_contiguous):
+        H = np.array(H, order="F")
+    t_last, g_last = -delta, -g0
+    steps, ratio, rel, converged, contracting, slowest = 1, math.nan, math.nan, False, True, 0.0
+    tol = rec.tol
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(rec.max_steps - 1):
+            g = gradient(delta)
+            y = g - g_last
+            sy = -_ddot(t_last, y)
+            if sy > 0.0 and math.isfinite(sy):  # curvature condition (convexity)
+                rho = 1.0 / sy
+                Hy = _symv(1.0, H, y, lower=1)
+                u = (0.5 * (rho + rho * rho * _ddot(y, Hy))) * t_last
+                u = _daxpy(Hy, u, a=rho)
+                H = _syr2(1.0, t_last, u, lower=1, a=H, overwrite_a=1)  # in place (Fortran)
+            step = _symv(1.0, H, g, lower=1)
+            energy = math.sqrt(abs(_ddot(step, g)))
+            new = delta - step
+            size, new_size = _ddot(step, step), _ddot(new, new)
+            rel = math.sqrt(size / new_size) if new_size > 0 else math.inf
+            ratio = energy / prev if prev > 0 else math.inf
+            if not (math.isfinite(rel) and math.isfinite(ratio)):
+                rel = ratio = math.inf
+            if ratio >= 1.0:  # the step grew: stop before it
+                if rel <= ROUNDING_FLOOR:
+                    converged = True  # rounding noise, not divergence
+                else:
+                    contracting = False
+                break
+            delta, prev, t_last, g_last = new, energy, step, g
+            steps += 1
+            if ratio > slowest:
+                slowest = ratio
+            if rel <= tol:
                 converged = True
                 break
     rec.steps[k], rec.ratio[k], rec.rel_update[k], rec.slowest[k] = steps, ratio, rel, slowest
@@ -332,15 +391,19 @@ class _DenseBFGS:
 
 def _two_loop(g: np.ndarray, solve, pairs) -> np.ndarray:
     """Jₜ⁻¹g by the L-BFGS two-loop recursion on the initial inverse ``solve`` = J⁻¹."""
+    if not pairs:
+        return solve(g)
     q = g.copy()
     alphas = []
     for s, y, rho in reversed(pairs):
-        a = rho * float(s @ q)
-        q -= a * y
+        a = rho * _ddot(s, q)
+        q = _daxpy(y, q, a=-a)  # q −= a y, in place
         alphas.append(a)
     r = solve(q)
+    if not (r.flags.c_contiguous and r.dtype == np.float64):  # pragma: no cover
+        r = np.array(r, dtype=float)
     for (s, y, rho), a in zip(pairs, reversed(alphas)):
-        r += (a - rho * float(y @ r)) * s
+        r = _daxpy(s, r, a=a - rho * _ddot(y, r))  # r += (a − ρ yᵀr) s, in place
     return r
 
 
@@ -569,22 +632,44 @@ def woodbury_solver(factor, X_T, B_T, sw, cM, steps: int = 0):
     return WoodburySolve(factor, X_T, B_T, sw, cM)
 
 
+#: One NumPy/BLAS call's overhead in flops (≈ 1 µs at the ~5 Gflop/s of one thread on these
+#: small operands), for the cost model of :func:`direct_solver`.
+CALL_FLOPS = 5_000
+
+
 def direct_solver(c, steps: int = 0):
-    """V ↦ (H − H_T)⁻¹ V from the Cholesky factorisation ``c`` of H − H_T itself: by ``potrs``,
-    or by a product with the explicit inverse where p is small and enough solves lie ahead for
-    the inverse (p³/3 flops once) to cost less than their calls."""
+    """V ↦ (H − H_T)⁻¹ V from the Cholesky factorisation ``c`` of H − H_T itself: by ``potrs``
+    (the secant pairs then applied by the two-loop recursion), or by a product with the
+    explicit inverse (``potri``, its BFGS updates kept as a matrix: :func:`_chord_dense`),
+    whichever costs less for the ``steps - 1`` refreshes ahead.
+
+    Measured (one thread, OpenBLAS): ``potri`` ≈ p³/3 flops + 2 calls (5 µs at p = 31, 24 µs
+    at p = 65); each refresh then saves ``potrs`` (≈ 2.5p² flops + a call: 1.4 / 3 µs) less
+    the matrix form's update and product (≈ 1.5p² + 3 calls), and the two-loop's ~1 call
+    per pair held (1, 2, … pairs on successive refreshes).  So the explicit inverse pays off
+    only for many steps at small p: at steps=5 the two-loop is as fast at p = 31 and 20 µs
+    faster at p = 65; at steps=10 the matrix form is faster below p ≈ 60."""
     p = c[0].shape[0]
-    if p * p <= 2**16 and p**3 / 3 <= max(steps - 1, 0) * (2 * p * p + SOLVE_OVERHEAD_FLOPS):
+    R = max(steps - 1, 0)
+    inverse = p**3 / 3 + 2 * CALL_FLOPS
+    saved = R * (p * p - 2 * CALL_FLOPS) + R * (R + 1) // 2 * CALL_FLOPS
+    if p * p <= 2**16 and R <= MEMORY and inverse <= saved:
         return ExplicitSolve.from_cholesky(c)
     return _potrs(c)
 
 
 def direct_is_cheaper(k: int, p: int, steps: int) -> bool:
     """For a set of k ≤ p rows refined by ``steps`` > 1: is factorising H − H_T directly (k p²
-    for H_T, p³ for its factor and inverse, a handful of calls) cheaper than the Woodbury form
-    (two k × p triangular products, the k × k system, J⁻¹ written out: about twice the calls)?
-    At small p the calls are the cost."""
-    return steps > 1 and p * p <= 2**16 and p**3 <= 3 * k * p * p + k * k * p + SOLVE_OVERHEAD_FLOPS
+    for H_T, p³/3 for its factor, then ``potrs`` or J⁻¹ by :func:`direct_solver`, a handful
+    of calls) cheaper than the Woodbury form (two k × p triangular products, the k × k
+    system, J⁻¹ written out: about twice the calls)?  At small p the calls are the cost.
+
+    Same-run timings of ``steps=5`` (one thread; direct vs Woodbury for every set of k ≤ p):
+    direct 12 % faster at 285 × 54 (sets of 3–29 rows), equal at 456 × 31, 5 % slower at
+    333 × 131 (4–34 rows); the allowance of 3 × SOLVE_OVERHEAD_FLOPS makes it direct for
+    every k below p ≈ 60 and leaves p ≳ 100 with the Woodbury form for k ≲ p/3."""
+    return steps > 1 and p * p <= 2**16 and (
+        p**3 <= 3 * k * p * p + k * k * p + 3 * SOLVE_OVERHEAD_FLOPS)
 
 
 def _potrs(c):
@@ -638,21 +723,23 @@ def _one_pass_gradient(design, fam, y, s, theta0, penalty):
     the same sums as the fused sweep, without its chunk machinery (which costs more than the
     arithmetic at a few hundred rows)."""
     Xa = design.augmented  # X̃ with its intercept column (a cached copy: X is small here)
+    if not Xa.flags.f_contiguous:  # pragma: no cover - DenseDesign keeps it in Fortran order
+        Xa = np.asfortranarray(Xa)
 
     def gradient(D):
+        # BLAS gemv on the Fortran-ordered X̃ (both products, ~1.5 µs less than NumPy's on a
+        # C-ordered one at a few hundred rows), λP(θ̂ + D) added by the second one's β·y.
         theta = theta0 + D
-        r = fam.d1_fast(Xa @ theta, y)
+        r = fam.d1_fast(_gemv(1.0, Xa, theta), y)
         r *= s
-        g = Xa.T @ r
-        g += penalty * theta
-        return g
+        return _gemv(1.0, Xa, r, 1.0, penalty * theta, trans=1, overwrite_y=1)
     return gradient
 
 
-def refine_set(state, T, X_T, step, solve, rec: Refinement, k: int) -> np.ndarray:
-    """Refine the Newton step ``step`` of set ``k`` (rows ``T``, dense rows ``X_T``, ``solve`` =
-    (H − H_T)⁻¹); record it as entry k of ``rec``."""
-    return chord(step, state.r[T] @ X_T, set_gradient(state, T), solve, rec, k)
+def refine_set(state, T, step, g0, solve, rec: Refinement, k: int) -> np.ndarray:
+    """Refine the Newton step ``step`` of set ``k`` (rows ``T``, ``g0`` = Σ_{i∈T} g_i,
+    ``solve`` = (H − H_T)⁻¹); record it as entry k of ``rec``."""
+    return chord(step, g0, set_gradient(state, T), solve, rec, k)
 
 
 #: Sets refined side by side by :func:`refine_sets`: their gradients are refreshed together,
@@ -664,7 +751,7 @@ SETS_AT_ONCE = 64
 def refine_sets(state, pending: list, rec: Refinement) -> dict:
     """Refine the Newton steps of several sets side by side: ``{k: refined estimate}``.
 
-    ``pending`` holds ``(k, T, X_T, step, solve)`` per set (as for :func:`refine_set`).  Every
+    ``pending`` holds ``(k, T, step, g0, solve)`` per set (as for :func:`refine_set`).  Every
     set runs its own iteration (:func:`chord_many`: its own solves, secant pairs and stopping
     rule); the gradient refreshes of the sets still running are computed together, one pass
     over the design per step (:func:`retained_gradients`), and so are the solves with H inside
@@ -672,13 +759,13 @@ def refine_sets(state, pending: list, rec: Refinement) -> dict:
     rounding level (BLAS-3 products sum in another order), not more.
     """
     if len(pending) == 1:  # one set: the scalar iteration, cheaper than the (1, p) arrays
-        k, T, X_T, step, solve = pending[0]
-        return {k: refine_set(state, T, X_T, step, solve, rec, k)}
+        k, T, step, g0, solve = pending[0]
+        return {k: refine_set(state, T, step, g0, solve, rec, k)}
     ks = np.array([k for k, *_ in pending], dtype=np.intp)
     sets = [T for _, T, *_ in pending]
     solves = [solve for *_, solve in pending]
-    delta = np.stack([step for *_, step, _ in pending])
-    g0 = np.stack([state.r[T] @ X_T for _, T, X_T, *_ in pending])
+    delta = np.stack([step for _, _, step, _, _ in pending])
+    g0 = np.stack([g0 for *_, g0, _ in pending])
     closures: dict = {}
     factor = state.factor
 

@@ -501,7 +501,7 @@ class FittedState:
     def _newton_set(self, T: np.ndarray, k: int, refine=None, pending=None) -> np.ndarray:
         """The Newton step of set ``k``; refined when ``refine`` is given — at once, or, with a
         list ``pending``, later by :func:`_refine.refine_sets` (the step is returned and
-        ``(k, T, X_T, step, solve)`` appended)."""
+        ``(k, T, step, g0, solve)`` appended)."""
         r_T, sw = self.r[T], np.sqrt(self.w[T])
         steps = refine.max_steps if refine else 0
         p = self.design.n_params
@@ -514,9 +514,12 @@ class FittedState:
             c = _cholesky(self.H - S.T @ S)
             if c is None:
                 return self._singular_set(T, k)
-            step = lapack.dpotrs(c, r_T @ X_T, lower=1)[0]
+            g0 = r_T @ X_T                       # Σ_{i∈T} g_i
+            step = lapack.dpotrs(c, g0, lower=1)[0]
+            if refine is None:
+                return step
             solve = _refine.direct_solver((c, True), steps)
-            return self._refined(T, k, X_T, step, solve, refine, pending)
+            return self._refined(T, k, X_T, step, solve, refine, pending, g0)
         C, combine, X_T, B_T = self._woodbury_parts(T)     # X̃_T H⁻¹ X̃_Tᵀ, O(k²p)
         M = np.eye(T.size) - (sw[:, None] * C) * sw[None, :]
         cM = _cholesky(M)
@@ -531,12 +534,14 @@ class FittedState:
         solve = _refine.woodbury_solver(self.factor, X_T, B_T, sw, (cM, True), refine.max_steps)
         return self._refined(T, k, X_T, step, solve, refine, pending)
 
-    def _refined(self, T, k, X_T, step, solve, refine, pending):
+    def _refined(self, T, k, X_T, step, solve, refine, pending, g0=None):
         if refine is None:
             return step
+        if g0 is None:
+            g0 = self.r[T] @ X_T
         if pending is None:
-            return _refine.refine_set(self, T, X_T, step, solve, refine, k)
-        pending.append((k, T, X_T, step, solve))
+            return _refine.refine_set(self, T, step, g0, solve, refine, k)
+        pending.append((k, T, step, g0, solve))
         return step
 
     def _singular_set(self, T: np.ndarray, k: int) -> np.ndarray:
