@@ -455,6 +455,9 @@ def chord_many(delta: np.ndarray, g0: np.ndarray, gradients, solves, rec: Refine
         return delta
     with np.errstate(invalid="ignore", over="ignore"):
         prev = np.sqrt(np.abs(np.einsum("ij,ij->i", delta, g0)))   # Newton decrement of Δ⁰
+    if MEMORY and rec.max_steps - 1 <= MEMORY:  # every pair is kept: the compact form
+        return _chord_many_kept(delta, np.asarray(g0, dtype=float), gradients, solves, rec,
+                                ks, active, prev)
     slots = min(rec.max_steps - 1, MEMORY) if MEMORY else 0
     S = np.zeros((m, max(slots, 1), delta.shape[1]))  # secant pairs per removal, oldest first
     Y = np.zeros_like(S)
@@ -496,6 +499,80 @@ def chord_many(delta: np.ndarray, g0: np.ndarray, gradients, solves, rec: Refine
             active = A[go & ~conv]
             if not active.size:
                 break
+    return delta
+
+
+def _chord_many_kept(delta, g0, gradients, solves, rec: Refinement, ks, active, prev):
+    """:func:`chord_many` where no secant pair is ever dropped (steps − 1 ≤ MEMORY), with
+    every array aligned with the removals still running: the pairs of refresh t are stored
+    once as (a, p) arrays for all of them (zero, with ρ = 0, where a removal skipped its pair:
+    a no-op in the two-loop recursion, exactly), and the arrays are cut down only when some
+    removal stops — no per-removal slots to find and no fancy indexing per pair and refresh.
+    The same iteration and record as the general form, step for step."""
+    A = active
+    D, P = delta[A], prev[A]
+    t_last, g_last = -D, -g0[A]         # t = −s (the last step), as in _chord_dense
+    pairs: list = []                    # (S, Y, ρ) of each refresh so far, aligned with A
+    tol = rec.tol
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(rec.max_steps - 1):
+            g = gradients(A, D)
+            y = g - g_last
+            sy = -np.einsum("ij,ij->i", t_last, y)
+            ok = (sy > 0.0) & np.isfinite(sy)         # curvature condition (convexity)
+            if ok.all():
+                pairs.append((-t_last, y, 1.0 / sy))
+            else:
+                pairs.append((np.where(ok[:, None], -t_last, 0.0),
+                              np.where(ok[:, None], y, 0.0), np.where(ok, 1.0 / sy, 0.0)))
+            q = g.copy()
+            alphas = []
+            for S, Y, rho in reversed(pairs):
+                a = rho * np.einsum("ij,ij->i", S, q)
+                q -= a[:, None] * Y
+                alphas.append(a)
+            step = solves(A, q)
+            for (S, Y, rho), a in zip(pairs, reversed(alphas)):
+                step += (a - rho * np.einsum("ij,ij->i", Y, step))[:, None] * S
+            energy = np.sqrt(np.abs(np.einsum("ij,ij->i", step, g)))
+            new = D - step
+            size = np.einsum("ij,ij->i", step, step)
+            new_size = np.einsum("ij,ij->i", new, new)
+            pos = new_size > 0
+            rel = np.sqrt(size / np.where(pos, new_size, 1.0))
+            rel[~pos] = np.inf
+            grown = ~(P > 0)
+            ratio = energy / np.where(grown, 1.0, P)
+            ratio[grown] = np.inf
+            bad = ~(np.isfinite(rel) & np.isfinite(ratio))
+            rel[bad] = ratio[bad] = np.inf
+            kA = ks[A]
+            rec.ratio[kA], rec.rel_update[kA] = ratio, rel
+            grew = ratio >= 1.0                         # the step grew: stop before it
+            go = ~grew
+            if grew.any():
+                noise = grew & (rel <= ROUNDING_FLOOR)  # rounding noise, not divergence
+                rec.converged[kA[noise]] = True
+                rec.contracting[kA[grew & ~noise]] = False
+                delta[A[grew]] = D[grew]
+            kg = kA[go]
+            rec.steps[kg] += 1
+            rec.slowest[kg] = np.maximum(rec.slowest[kg], ratio[go])
+            conv = go & (rel <= tol)
+            rec.converged[kA[conv]] = True
+            if conv.any():
+                delta[A[conv]] = new[conv]
+            keep = go & ~conv
+            if keep.all():
+                D, P, t_last, g_last = new, energy, step, g
+                continue
+            A = A[keep]
+            if not A.size:
+                break
+            D, P, t_last, g_last = new[keep], energy[keep], step[keep], g[keep]
+            pairs = [(S[keep], Y[keep], rho[keep]) for S, Y, rho in pairs]
+        else:
+            delta[A] = D  # the sets that ran every step
     return delta
 
 
@@ -637,22 +714,27 @@ def woodbury_solver(factor, X_T, B_T, sw, cM, steps: int = 0):
 CALL_FLOPS = 5_000
 
 
-def direct_solver(c, steps: int = 0):
+def direct_solver(c, steps: int = 0, batched: bool = False):
     """V ↦ (H − H_T)⁻¹ V from the Cholesky factorisation ``c`` of H − H_T itself: by ``potrs``
     (the secant pairs then applied by the two-loop recursion), or by a product with the
-    explicit inverse (``potri``, its BFGS updates kept as a matrix: :func:`_chord_dense`),
-    whichever costs less for the ``steps - 1`` refreshes ahead.
+    explicit inverse (``potri``), whichever costs less for the ``steps - 1`` refreshes ahead.
 
     Measured (one thread, OpenBLAS): ``potri`` ≈ p³/3 flops + 2 calls (5 µs at p = 31, 24 µs
-    at p = 65); each refresh then saves ``potrs`` (≈ 2.5p² flops + a call: 1.4 / 3 µs) less
-    the matrix form's update and product (≈ 1.5p² + 3 calls), and the two-loop's ~1 call
-    per pair held (1, 2, … pairs on successive refreshes).  So the explicit inverse pays off
-    only for many steps at small p: at steps=5 the two-loop is as fast at p = 31 and 20 µs
-    faster at p = 65; at steps=10 the matrix form is faster below p ≈ 60."""
+    at p = 65); ``potrs`` ≈ 2.5p² flops + a call (1.4 / 3 µs).  One set alone
+    (:func:`chord`): each refresh then saves ``potrs`` less the matrix form's update and
+    product (≈ 1.5p² + 3 calls, :func:`_chord_dense`) and the two-loop's ~1 call per pair held
+    (1, 2, … on successive refreshes) — at steps=5 the two-loop is as fast at p = 31 and
+    20 µs faster at p = 65; at steps=10 the matrix form wins below p ≈ 60.  Sets refined side
+    by side (``batched``, :func:`refine_sets`): the explicit inverses of all the sets are
+    applied by one batched product, so each refresh saves a ``potrs`` and its Python call per
+    set — the inverse pays off up to p ≈ 55 at steps=5."""
     p = c[0].shape[0]
     R = max(steps - 1, 0)
     inverse = p**3 / 3 + 2 * CALL_FLOPS
-    saved = R * (p * p - 2 * CALL_FLOPS) + R * (R + 1) // 2 * CALL_FLOPS
+    if batched:
+        saved = R * (2.5 * p * p + 2 * CALL_FLOPS)
+    else:
+        saved = R * (p * p - 2 * CALL_FLOPS) + R * (R + 1) // 2 * CALL_FLOPS
     if p * p <= 2**16 and R <= MEMORY and inverse <= saved:
         return ExplicitSolve.from_cholesky(c)
     return _potrs(c)
@@ -766,19 +848,24 @@ def refine_sets(state, pending: list, rec: Refinement) -> dict:
     solves = [solve for *_, solve in pending]
     delta = np.stack([step for _, _, step, _, _ in pending])
     g0 = np.stack([g0 for *_, g0, _ in pending])
-    closures: dict = {}
     factor = state.factor
-
-    def gradients(idx, D):
-        return retained_gradients(state, [sets[j] for j in idx], D, closures, idx)
+    gradients = RetainedGradients(state, sets)
 
     explicit = np.array([isinstance(f, ExplicitSolve) for f in solves])
     wood = np.array([isinstance(f, WoodburySolve) for f in solves])
-    J_inv = np.stack([f.J_inv for f in solves]) if explicit.all() else None
+    J_inv = _stacked_inverses(solves) if explicit.all() else None
+    cut: list = [None, None]  # J_inv of the last subset of sets asked for, and its key
 
     def solve_many(idx, V):
         if J_inv is not None:  # every set's J⁻¹ explicit: one batched product
-            return np.matmul(J_inv[idx], V[:, :, None])[:, :, 0]
+            if len(idx) == len(J_inv):
+                J = J_inv
+            else:
+                key = idx.tobytes()
+                if cut[1] != key:
+                    cut[:] = J_inv[idx], key
+                J = cut[0]
+            return np.matmul(J, V[:, :, None])[:, :, 0]
         out = np.empty_like(V)
         if wood[idx].any():
             U = factor.solve(V.T).T   # the solves with H of all the sets at once
@@ -790,55 +877,115 @@ def refine_sets(state, pending: list, rec: Refinement) -> dict:
     return dict(zip(ks.tolist(), refined))
 
 
-def retained_gradients(state, sets: list, D: np.ndarray, closures: dict | None = None,
-                       keys=None) -> np.ndarray:
-    """Row j: ∇L₋T_j(θ̂ + D_j) for the sets T_j, shape (len(sets), n_params).
+#: Most entries of the n × m weight matrix that :class:`RetainedGradients` keeps for a dense
+#: design of one fused chunk (2 MiB of float64); beyond it the zeroed rows are scattered.
+MASK_ENTRIES = 1 << 18
+
+
+class RetainedGradients:
+    """``(idx, D)`` ↦ rows ∇L₋T_j(θ̂ + D_i) for the sets T_j, j = idx[i], of a fixed list
+    ``sets``, shape (len(idx), n_params) — the gradient refreshes of :func:`chord_many`.
 
     On a dense design one pass computes all of them: E = X̃(θ̂ + D)ᵀ (n × m), the row gradient
     scales R = s ∘ ℓ'(E, y) with each set's own rows zeroed in its column, then X̃ᵀR — row
-    chunk by row chunk, summed in a fixed order.  Other designs (sparse, Dask) refresh one set
-    at a time through :func:`set_gradient` (``closures`` keeps each set's closure by
-    ``keys[j]`` across calls).
+    chunk by row chunk, summed in a fixed order.  What does not change between refreshes is
+    made once: for a design of one fused chunk the weights s with each set's rows zeroed in
+    its column (n × m, at most :data:`MASK_ENTRIES`), so that a refresh is two ``gemm`` on the
+    cached X̃ and one elementwise family pass; otherwise the sorted (row, column) pairs to
+    zero, per list of active sets.  Other designs (sparse, Dask) refresh one set at a time
+    through :func:`set_gradient` (one closure per set, kept).
     """
-    design = state.loss.design
-    if not isinstance(design, DenseDesign) or hasattr(state, "retained_gradient"):
-        closures = {} if closures is None else closures
-        keys = range(len(sets)) if keys is None else keys
-        out = np.empty_like(D)
-        for j, (k, T) in enumerate(zip(keys, sets)):
-            if k not in closures:
-                closures[k] = set_gradient(state, T)
-            out[j] = closures[k](D[j])
-        return out
-    loss = state.loss
-    fam, X, y, s = loss.family, design.X, loss.y, loss.weights
-    d, p, fi = design.n_features, design.n_params, design.fit_intercept
-    m = len(sets)
-    theta = state.theta + D                       # (m, p)
-    beta_t = np.ascontiguousarray(theta[:, :d].T)  # (d, m)
-    rows = np.concatenate(sets)
-    cols = np.repeat(np.arange(m), [T.size for T in sets])
-    order = np.argsort(rows, kind="stable")
-    rows, cols = rows[order], cols[order]
 
-    def part(sl):
-        Xc = X[sl]
-        E = Xc @ beta_t
-        if fi:
-            E += theta[:, d]
-        R = fam.d1_fast(E, y[sl, None])
-        R *= s[sl, None]
-        lo, hi = np.searchsorted(rows, (sl.start, sl.stop))
-        R[rows[lo:hi] - sl.start, cols[lo:hi]] = 0.0
-        out = np.empty((m, p))
-        out[:, :d] = R.T @ Xc
-        if fi:
-            out[:, d] = R.sum(axis=0)
-        return out
+    def __init__(self, state, sets: list):
+        self.state, self.sets = state, sets
+        design = state.loss.design
+        self._closures = self._W = None
+        if not isinstance(design, DenseDesign) or hasattr(state, "retained_gradient"):
+            self._closures = {}
+            return
+        n, m = design.n_samples, len(sets)
+        if design.single_fused_slice and n * m <= MASK_ENTRIES:
+            W = np.empty((n, m))
+            W[:] = state.loss.weights[:, None]
+            for j, T in enumerate(sets):
+                W[T, j] = 0.0
+            self._W, self._Xa = W, design.augmented
+        self._zeros: dict = {}
 
-    G = sum_chunks(part, design.fused_slices(), np.zeros((m, p)))
-    G += loss.penalty * theta
-    return G
+    def __call__(self, idx, D: np.ndarray) -> np.ndarray:
+        state = self.state
+        if self._closures is not None:
+            out = np.empty_like(D)
+            for i, j in enumerate(idx):
+                f = self._closures.get(j)
+                if f is None:
+                    f = self._closures[j] = set_gradient(state, self.sets[j])
+                out[i] = f(D[i])
+            return out
+        loss = state.loss
+        theta = state.theta + D                       # (m, p)
+        if self._W is not None:
+            Xa = self._Xa
+            R = loss.family.d1_fast(Xa @ theta.T, loss.y[:, None])   # (n, m)
+            R *= self._W if len(idx) == self._W.shape[1] else self._W[:, idx]
+            G = R.T @ Xa
+            G += loss.penalty * theta
+            return G
+        return self._chunked(idx, theta)
+
+    def _chunked(self, idx, theta: np.ndarray) -> np.ndarray:
+        state, loss = self.state, self.state.loss
+        design = loss.design
+        fam, X, y, s = loss.family, design.X, loss.y, loss.weights
+        d, p, fi = design.n_features, design.n_params, design.fit_intercept
+        m = len(idx)
+        key = np.asarray(idx).tobytes()
+        zeros = self._zeros.get(key)
+        if zeros is None:
+            sets = [self.sets[j] for j in idx]
+            rows = np.concatenate(sets)
+            cols = np.repeat(np.arange(m), [T.size for T in sets])
+            order = np.argsort(rows, kind="stable")
+            zeros = self._zeros[key] = (rows[order], cols[order])
+        rows, cols = zeros
+        beta_t = np.ascontiguousarray(theta[:, :d].T)  # (d, m)
+
+        def part(sl):
+            Xc = X[sl]
+            E = Xc @ beta_t
+            if fi:
+                E += theta[:, d]
+            R = fam.d1_fast(E, y[sl, None])
+            R *= s[sl, None]
+            lo, hi = np.searchsorted(rows, (sl.start, sl.stop))
+            R[rows[lo:hi] - sl.start, cols[lo:hi]] = 0.0
+            out = np.empty((m, p))
+            out[:, :d] = R.T @ Xc
+            if fi:
+                out[:, d] = R.sum(axis=0)
+            return out
+
+        G = sum_chunks(part, design.fused_slices(), np.zeros((m, p)))
+        G += loss.penalty * theta
+        return G
+
+
+def _stacked_inverses(solves: list) -> np.ndarray:
+    """The J⁻¹ of explicit solves as one (m, p, p) array of full symmetric matrices: the
+    lower triangles of those made by ``potri`` mirrored in one pass for all of them."""
+    J = np.stack([f.lower for f in solves])
+    lower_only = np.array([f._full is None for f in solves])
+    if lower_only.any():
+        mask = _lower_mask(J.shape[1])
+        part = J[lower_only]
+        J[lower_only] = np.where(mask, part, part.transpose(0, 2, 1))
+    return J
+
+
+def retained_gradients(state, sets: list, D: np.ndarray) -> np.ndarray:
+    """Row j: ∇L₋T_j(θ̂ + D_j) for the sets T_j, shape (len(sets), n_params) (one use of
+    :class:`RetainedGradients`)."""
+    return RetainedGradients(state, sets)(np.arange(len(sets)), D)
 
 
 def refine_rows(state, deltas: np.ndarray, rec: Refinement) -> np.ndarray:
@@ -859,11 +1006,7 @@ def refine_rows(state, deltas: np.ndarray, rec: Refinement) -> np.ndarray:
         hb = h[block]
         with np.errstate(divide="ignore", invalid="ignore"):
             c = np.where(hb < 1.0, w[block] / (1.0 - hb), np.nan)
-        sets = [block[j:j + 1] for j in range(block.size)]
-        closures: dict = {}
-
-        def gradients(idx, D, sets=sets, closures=closures):
-            return retained_gradients(state, [sets[j] for j in idx], D, closures, idx)
+        gradients = RetainedGradients(state, [block[j:j + 1] for j in range(block.size)])
 
         def solves(idx, V, X_b=X_b, B=B, c=c):
             U = factor.solve(V.T).T

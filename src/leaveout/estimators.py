@@ -436,6 +436,7 @@ class FittedState:
         # Refined Newton steps: the sets' gradient refreshes run side by side (one pass over
         # the data per step for up to _refine.SETS_AT_ONCE sets; see _refine.refine_sets).
         pending = [] if method == "newton" and refine is not None else None
+        batched = pending is not None and sum(T.size > 0 for T in sets) > 1
         for k, T in enumerate(sets):
             if T.size == 0:
                 continue
@@ -449,7 +450,7 @@ class FittedState:
                     DegenerateRemovalWarning)
                 continue
             if method == "newton":
-                out[k] = self._newton_set(T, k, refine, pending)
+                out[k] = self._newton_set(T, k, refine, pending, batched)
                 if pending is not None and len(pending) >= _refine.SETS_AT_ONCE:
                     self._refine_pending(pending, out, refine)
             else:
@@ -498,10 +499,11 @@ class FittedState:
             f"or 'retrain'. att.set_leverage(remove) gives the value per set.",
             SetLeverageWarning)
 
-    def _newton_set(self, T: np.ndarray, k: int, refine=None, pending=None) -> np.ndarray:
+    def _newton_set(self, T: np.ndarray, k: int, refine=None, pending=None,
+                    batched: bool = False) -> np.ndarray:
         """The Newton step of set ``k``; refined when ``refine`` is given — at once, or, with a
         list ``pending``, later by :func:`_refine.refine_sets` (the step is returned and
-        ``(k, T, step, g0, solve)`` appended)."""
+        ``(k, T, step, g0, solve)`` appended; ``batched``: with other sets, side by side)."""
         r_T, sw = self.r[T], np.sqrt(self.w[T])
         steps = refine.max_steps if refine else 0
         p = self.design.n_params
@@ -518,7 +520,7 @@ class FittedState:
             step = lapack.dpotrs(c, g0, lower=1)[0]
             if refine is None:
                 return step
-            solve = _refine.direct_solver((c, True), steps)
+            solve = _refine.direct_solver((c, True), steps, batched)
             return self._refined(T, k, X_T, step, solve, refine, pending, g0)
         C, combine, X_T, B_T = self._woodbury_parts(T)     # X̃_T H⁻¹ X̃_Tᵀ, O(k²p)
         M = np.eye(T.size) - (sw[:, None] * C) * sw[None, :]
