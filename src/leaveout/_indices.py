@@ -242,7 +242,8 @@ class RowLabels:
 
     def resolve(self, remove, by=None) -> tuple[list[np.ndarray], bool]:
         """``(sets, single)`` as :func:`check_indices` returns them, rows given in any form."""
-        check_by(by)
+        if by is not None:
+            check_by(by)
         if by == "label" and self.labels is None:
             raise ValueError(
                 "by='label' needs row labels, but X was not a pandas DataFrame when the "

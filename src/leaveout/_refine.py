@@ -262,14 +262,14 @@ def chord(delta: np.ndarray, g0: np.ndarray, gradient, solve, rec: Refinement,
     ndarray of shape (n_params,)
         The refined estimate (a new array).
     """
-    size = delta @ delta
+    size = _ddot(delta, delta)
     if not math.isfinite(size) and not np.isfinite(delta).all():
         return delta  # a singular removal: NaN, no step taken
     rec.steps[k] = 1
     if size == 0.0:  # no gradient on T: θ̂ is the retained optimum
         rec.rel_update[k], rec.converged[k] = 0.0, True
         return delta
-    prev = math.sqrt(abs(delta @ g0))  # Newton decrement of Δ⁰
+    prev = math.sqrt(abs(_ddot(delta, g0)))  # Newton decrement of Δ⁰
     # With J⁻¹ explicit and every pair kept (steps − 1 ≤ MEMORY), Jₜ⁻¹ itself is updated by the
     # BFGS inverse formula — the two-loop recursion's matrix, one rank-2 update per pair.
     if isinstance(solve, ExplicitSolve) and MEMORY and rec.max_steps - 1 <= MEMORY:
@@ -719,22 +719,23 @@ def direct_solver(c, steps: int = 0, batched: bool = False):
     (the secant pairs then applied by the two-loop recursion), or by a product with the
     explicit inverse (``potri``), whichever costs less for the ``steps - 1`` refreshes ahead.
 
-    Measured (one thread, OpenBLAS): ``potri`` ≈ p³/3 flops + 2 calls (5 µs at p = 31, 24 µs
-    at p = 65); ``potrs`` ≈ 2.5p² flops + a call (1.4 / 3 µs).  One set alone
-    (:func:`chord`): each refresh then saves ``potrs`` less the matrix form's update and
-    product (≈ 1.5p² + 3 calls, :func:`_chord_dense`) and the two-loop's ~1 call per pair held
-    (1, 2, … on successive refreshes) — at steps=5 the two-loop is as fast at p = 31 and
-    20 µs faster at p = 65; at steps=10 the matrix form wins below p ≈ 60.  Sets refined side
-    by side (``batched``, :func:`refine_sets`): the explicit inverses of all the sets are
-    applied by one batched product, so each refresh saves a ``potrs`` and its Python call per
-    set — the inverse pays off up to p ≈ 55 at steps=5."""
+    Measured (one thread, OpenBLAS 0.3): ``potri`` ≈ p³/2 flops + a call (4.7 µs at p = 31,
+    16.6 µs at p = 54, 24 µs at p = 65), ``potrs`` ≈ 2.6p² flops + a call (1.3 / 2.4 / 2.9
+    µs), a call ≈ :data:`CALL_FLOPS`.  One set alone (:func:`chord`): the matrix form's update
+    and product per refresh (:func:`_chord_dense`, ≈ 1.5p² + 3 calls: 3.2 µs at p = 31) cost
+    about what they save (``potrs`` and the two-loop's ~1 call per pair held: 1, 2, … on
+    successive refreshes), so the inverse pays off only for many steps (steps=10 below
+    p ≈ 40), not at steps=5.  Sets refined side by side (``batched``, :func:`refine_sets`):
+    the explicit inverses of all the sets are applied by one batched product, so each refresh
+    saves a ``potrs`` and its Python call per set — the inverse pays off below p ≈ 45 at
+    steps=5."""
     p = c[0].shape[0]
     R = max(steps - 1, 0)
-    inverse = p**3 / 3 + 2 * CALL_FLOPS
+    inverse = p**3 / 2 + CALL_FLOPS
     if batched:
-        saved = R * (2.5 * p * p + 2 * CALL_FLOPS)
+        saved = R * (2.4 * p * p + 1.6 * CALL_FLOPS)
     else:
-        saved = R * (p * p - 2 * CALL_FLOPS) + R * (R + 1) // 2 * CALL_FLOPS
+        saved = R * (1.1 * p * p - 2.4 * CALL_FLOPS) + R * (R + 1) // 2 * CALL_FLOPS
     if p * p <= 2**16 and R <= MEMORY and inverse <= saved:
         return ExplicitSolve.from_cholesky(c)
     return _potrs(c)
@@ -782,7 +783,7 @@ def set_gradient(state, T: np.ndarray):
         s = loss.weights.copy()
         s[T] = 0.0
         if isinstance(design, DenseDesign) and design.single_fused_slice:
-            return _one_pass_gradient(design, fam, y, s, theta0, penalty)
+            return _one_pass_gradient(state, fam, y, s, theta0)
 
         def row_terms(sl, eta):
             return 0.0, s[sl] * fam.d1_fast(eta, y[sl])
@@ -800,21 +801,45 @@ def set_gradient(state, T: np.ndarray):
     return gradient
 
 
-def _one_pass_gradient(design, fam, y, s, theta0, penalty):
+def penalised_design(state) -> np.ndarray | None:
+    """X̃ with √(λP) stacked under it, ((n + p) × p, Fortran order), made once per state; None
+    unless the design is dense and of one fused chunk (at most FUSED_BYTES of X), all in
+    memory.
+
+    X̃' θ = [X̃θ; √(λP)θ] and X̃'ᵀ[r; √(λP)θ] = X̃ᵀr + λPθ, so a gradient refresh is one ``gemv``
+    (or ``gemm`` for many sets) each way, its row terms overwritten in place in the first n
+    entries and the penalty's already in the last p — no separate passes for the intercept
+    or the penalty, which cost more than the arithmetic at a few hundred rows.  BLAS reads the
+    Fortran-ordered matrix fastest both ways.  Its first n rows are X̃'s (the rows X̃_T of a
+    set, copied by one index)."""
+    Xp = state.__dict__.get("_penalised_design")
+    if Xp is not None:
+        return Xp
+    design = state.loss.design
+    if not (isinstance(design, DenseDesign) and design.single_fused_slice) or \
+            hasattr(state, "retained_gradient"):
+        return None
+    n, p = design.n_samples, design.n_params
+    Xp = np.zeros((n + p, p), order="F")
+    design.rows_into(slice(0, n), Xp[:n])
+    Xp[n + np.arange(p), np.arange(p)] = np.sqrt(state.loss.penalty)
+    state.__dict__["_penalised_design"] = Xp
+    return Xp
+
+
+def _one_pass_gradient(state, fam, y, s, theta0):
     """D ↦ X̃ᵀ(s ∘ ℓ'(X̃(θ̂ + D), y)) + λP(θ̂ + D) for a dense X small enough to be one chunk:
-    the same sums as the fused sweep, without its chunk machinery (which costs more than the
-    arithmetic at a few hundred rows)."""
-    Xa = design.augmented  # X̃ with its intercept column (a cached copy: X is small here)
-    if not Xa.flags.f_contiguous:  # pragma: no cover - DenseDesign keeps it in Fortran order
-        Xa = np.asfortranarray(Xa)
+    the same sums as the fused sweep, without its chunk machinery, in the fewest calls (one
+    ``gemv`` each way on :func:`penalised_design`, the family's weighted derivative in place
+    between them)."""
+    Xp = penalised_design(state)
+    n = y.shape[0]
+    sy = s * y
 
     def gradient(D):
-        # BLAS gemv on the Fortran-ordered X̃ (both products, ~1.5 µs less than NumPy's on a
-        # C-ordered one at a few hundred rows), λP(θ̂ + D) added by the second one's β·y.
-        theta = theta0 + D
-        r = fam.d1_fast(_gemv(1.0, Xa, theta), y)
-        r *= s
-        return _gemv(1.0, Xa, r, 1.0, penalty * theta, trans=1, overwrite_y=1)
+        e = _gemv(1.0, Xp, theta0 + D)   # [X̃θ; √(λP)θ]
+        fam.weighted_d1_into(e[:n], y, s, sy)
+        return _gemv(1.0, Xp, e, trans=1)
     return gradient
 
 
@@ -909,7 +934,9 @@ class RetainedGradients:
             W[:] = state.loss.weights[:, None]
             for j, T in enumerate(sets):
                 W[T, j] = 0.0
-            self._W, self._Xa = W, design.augmented
+            self._W, self._WY = W, W * state.loss.y[:, None]
+            self._Xp = penalised_design(state)
+            self._cut: tuple = (None, None, None)   # W and W ∘ y of the last subset, its key
         self._zeros: dict = {}
 
     def __call__(self, idx, D: np.ndarray) -> np.ndarray:
@@ -924,14 +951,20 @@ class RetainedGradients:
             return out
         loss = state.loss
         theta = state.theta + D                       # (m, p)
-        if self._W is not None:
-            Xa = self._Xa
-            R = loss.family.d1_fast(Xa @ theta.T, loss.y[:, None])   # (n, m)
-            R *= self._W if len(idx) == self._W.shape[1] else self._W[:, idx]
-            G = R.T @ Xa
-            G += loss.penalty * theta
-            return G
-        return self._chunked(idx, theta)
+        if self._W is None:
+            return self._chunked(idx, theta)
+        if len(idx) == self._W.shape[1]:
+            W, WY = self._W, self._WY
+        else:
+            key = np.asarray(idx).tobytes()
+            if self._cut[0] != key:
+                self._cut = (key, self._W[:, idx], self._WY[:, idx])
+            _, W, WY = self._cut
+        Xp = self._Xp
+        n = W.shape[0]
+        E = Xp @ theta.T                              # [X̃Θᵀ; √(λP)Θᵀ], (n + p, m)
+        loss.family.weighted_d1_into(E[:n], loss.y[:, None], W, WY)
+        return E.T @ Xp
 
     def _chunked(self, idx, theta: np.ndarray) -> np.ndarray:
         state, loss = self.state, self.state.loss

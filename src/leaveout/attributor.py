@@ -428,7 +428,7 @@ class Attributor:
             :attr:`param_names_` or by the target's query rows (their index, else 0..m-1; one
             column for a scalar target).
         """
-        if v.check_bool(as_frame, "as_frame", "effects"):
+        if as_frame is not False and v.check_bool(as_frame, "as_frame", "effects"):
             out = self.effects(method, remove, target, linearize=linearize, checkpoint=checkpoint,
                                steps=steps, tol=tol, by=by, progress=progress, n_jobs=n_jobs)
             return effects_frame(self, out, remove, target)
@@ -446,12 +446,14 @@ class Attributor:
             bound = self._bind(target)
         if linearize is None:
             linearize = False  # plug-in: see the docstring for the evidence
-        linearize = v.check_bool(linearize, "linearize", "effects")
+        else:
+            linearize = v.check_bool(linearize, "linearize", "effects")
         if checkpoint is not None and method != "retrain":
             raise ValueError(f"checkpoint applies to method='retrain' only (the other methods "
                              f"are cheap); got method={method!r}.")
         st = self._state
-        check_by(by)
+        if by is not None:
+            check_by(by)
 
         if remove is None:
             sizes = np.ones(self.n_samples, dtype=np.intp)

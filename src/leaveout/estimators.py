@@ -436,7 +436,7 @@ class FittedState:
         # Refined Newton steps: the sets' gradient refreshes run side by side (one pass over
         # the data per step for up to _refine.SETS_AT_ONCE sets; see _refine.refine_sets).
         pending = [] if method == "newton" and refine is not None else None
-        batched = pending is not None and sum(T.size > 0 for T in sets) > 1
+        batched = pending is not None and len(sets) > 1 and sum(T.size > 0 for T in sets) > 1
         for k, T in enumerate(sets):
             if T.size == 0:
                 continue
@@ -511,7 +511,9 @@ class FittedState:
             # More rows than parameters: factorising H − H_T directly, O(kp² + p³), beats
             # the k × k Woodbury system, O(k²p + k³); so it does for refined steps at small p,
             # where the Woodbury form's extra calls cost more than the p³.
-            X_T = self.design.rows(T)            # (k, p)
+            # (k, p); for refined steps of a small dense design, from the cached X̃ (one call)
+            Xp = _refine.penalised_design(self) if refine is not None else None
+            X_T = self.design.rows(T) if Xp is None else Xp[T]
             S = X_T * sw[:, None]
             c = _cholesky(self.H - S.T @ S)
             if c is None:

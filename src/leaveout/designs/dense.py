@@ -93,20 +93,6 @@ class DenseDesign(Design):
         return self.n_samples <= self._fused_rows
 
     @property
-    def augmented(self) -> np.ndarray:
-        """X̃ = [X, 1] (n × n_params, Fortran order: BLAS ``gemv`` reads it fastest both
-        ways), made once and kept: for designs of one fused chunk only (at most FUSED_BYTES of
-        X), where a product with X̃ is cheaper than one with X plus the intercept's own
-        passes."""
-        aug = self.__dict__.get("_augmented")
-        if aug is None:
-            if not self.single_fused_slice:
-                raise ValueError("augmented is kept only for designs of one fused chunk")
-            aug = self._augmented = self.rows_into(
-                slice(0, self.n_samples), np.empty((self.n_samples, self.n_params), order="F"))
-        return aug
-
-    @property
     def _fused_rows(self) -> int:
         return int(min(CHUNK_ROWS, max(64, FUSED_BYTES // (8 * max(self.n_features, 1)))))
 

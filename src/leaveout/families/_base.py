@@ -64,6 +64,14 @@ class Family:
         of refined Newton steps).  Default: :meth:`d1`."""
         return self.d1(eta, y)
 
+    def weighted_d1_into(self, eta: np.ndarray, y: np.ndarray, s: np.ndarray,
+                         sy: np.ndarray) -> np.ndarray:
+        """Overwrite ``eta`` with ``s ∘ ℓ'(η, y)`` and return it, to the absolute rounding of
+        :meth:`d1_fast` (the refreshes of refined Newton steps).  ``s`` are row weights and
+        ``sy`` = s ∘ y, both broadcastable to ``eta`` (families whose ℓ' is a mean minus the
+        label compute s ∘ mean − s ∘ y, in place).  Default: ``s ∘ d1_fast(η, y)``."""
+        return np.multiply(self.d1_fast(eta, y), s, out=eta)
+
     def d1_scale(self, eta: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Size of the terms whose difference is ``ℓ'`` (its rounding error is ε times this).
 

@@ -17,6 +17,12 @@ class Poisson(Family):
     def d1(self, eta, y):
         return np.exp(eta) - y
 
+    def weighted_d1_into(self, eta, y, s, sy):
+        np.exp(eta, out=eta)   # s ∘ e^η − s ∘ y, in place
+        eta *= s
+        eta -= sy
+        return eta
+
     def loss_and_d1(self, eta, y):
         m = np.exp(eta)
         return m - y * eta, m - y

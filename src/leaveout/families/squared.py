@@ -18,6 +18,11 @@ class Squared(Family):
     def d1(self, eta, y):
         return eta - y
 
+    def weighted_d1_into(self, eta, y, s, sy):
+        eta *= s               # s ∘ η − s ∘ y, in place
+        eta -= sy
+        return eta
+
     def loss_and_d1(self, eta, y):
         r = eta - y
         return 0.5 * r * r, r
