@@ -173,10 +173,25 @@ def check_steps_tol(method: str, steps, tol) -> tuple[int, float]:
 
 
 class Refinement:
-    """A call's ``steps`` and ``tol``, and the outcome per set (filled in place, one entry each)."""
+    """A call's ``steps`` and ``tol``, and the outcome per set (filled in place, one entry each).
+
+    The per-set arrays (``steps``, ``rel_update``, ``ratio``, ``slowest``, ``converged``,
+    ``contracting``) are made on first use; a call of one set refined by :func:`chord` keeps
+    its outcome as Python scalars (:meth:`record`) until they are asked for — seven small
+    arrays and their writes cost as much as a refresh at a few hundred rows."""
+
+    _FIELDS = ("steps", "rel_update", "ratio", "slowest", "converged", "contracting")
 
     def __init__(self, m: int, steps: int, tol: float):
         self.max_steps = steps
+        self.tol = tol
+        self.m = m
+        self._one = None   # one set's outcome, as recorded by record(), before any array
+
+    def __getattr__(self, name):
+        if name not in Refinement._FIELDS:
+            raise AttributeError(name)
+        m = self.m
         self.steps = np.zeros(m, dtype=np.intp)
         self.rel_update = np.empty(m)
         self.rel_update.fill(np.nan)
@@ -184,14 +199,29 @@ class Refinement:
         self.slowest = np.zeros(m)   # the largest accepted step ratio of each iteration
         self.converged = np.zeros(m, dtype=bool)
         self.contracting = np.ones(m, dtype=bool)
-        self.tol = tol
+        one, self._one = self._one, None
+        if one is not None:
+            self.record(*one)
+        return self.__dict__[name]
+
+    def record(self, k: int, steps: int, ratio: float, rel: float, slowest: float,
+               converged: bool, contracting: bool) -> None:
+        """Entry k's outcome (scalars)."""
+        if self.m == 1 and "steps" not in self.__dict__:
+            self._one = (k, steps, ratio, rel, slowest, converged, contracting)
+            return
+        self.steps[k], self.ratio[k], self.rel_update[k] = steps, ratio, rel
+        self.slowest[k], self.converged[k], self.contracting[k] = slowest, converged, contracting
 
     def may_warn(self) -> bool:
         """Whether :func:`warn_not_contracting` could name a set of this record: some set did
         not contract or had a step ratio ≥ SLOW_RATIO (its own early exit, without the
         NewtonInfo)."""
-        if self.ratio.size == 1:  # one set: scalar reads, cheaper than two reductions
-            return not self.contracting[0] or self.ratio[0] >= SLOW_RATIO
+        one = self._one
+        if one is not None:
+            return not one[6] or one[2] >= SLOW_RATIO
+        if "steps" not in self.__dict__:
+            return False   # nothing recorded: every set empty or NaN
         return not self.contracting.all() or bool((self.ratio >= SLOW_RATIO).any())
 
     @property
@@ -265,17 +295,18 @@ def chord(delta: np.ndarray, g0: np.ndarray, gradient, solve, rec: Refinement,
     size = _ddot(delta, delta)
     if not math.isfinite(size) and not np.isfinite(delta).all():
         return delta  # a singular removal: NaN, no step taken
-    rec.steps[k] = 1
     if size == 0.0:  # no gradient on T: θ̂ is the retained optimum
-        rec.rel_update[k], rec.converged[k] = 0.0, True
+        rec.record(k, 1, math.nan, 0.0, 0.0, True, True)
         return delta
     prev = math.sqrt(abs(_ddot(delta, g0)))  # Newton decrement of Δ⁰
     # With J⁻¹ explicit and every pair kept (steps − 1 ≤ MEMORY), Jₜ⁻¹ itself is updated by the
     # BFGS inverse formula — the two-loop recursion's matrix, one rank-2 update per pair.
     if isinstance(solve, ExplicitSolve) and MEMORY and rec.max_steps - 1 <= MEMORY:
         return _chord_dense(delta, g0, gradient, solve, rec, k, prev)
+    # The pairs are kept as (t, y, ρ) with t = −s (the step itself: no negation per refresh);
+    # the two-loop recursion reads them with that sign (:func:`_two_loop`, ``negated``).
     pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
-    s_last, g_last = delta, -g0
+    t_last, g_last = -delta, -g0
     # Scalars stay Python floats until the end (fewer small array writes per step); vectors
     # are combined by BLAS level 1 (ddot, daxpy: a fraction of the call cost of ``@``).
     steps, ratio, rel, converged, contracting, slowest = 1, math.nan, math.nan, False, True, 0.0
@@ -285,11 +316,11 @@ def chord(delta: np.ndarray, g0: np.ndarray, gradient, solve, rec: Refinement,
             g = gradient(delta)
             if MEMORY:
                 y = g - g_last
-                sy = _ddot(s_last, y)
+                sy = -_ddot(t_last, y)
                 if sy > 0.0 and math.isfinite(sy):  # curvature condition (convexity)
-                    pairs.append((s_last, y, 1.0 / sy))
+                    pairs.append((t_last, y, 1.0 / sy))
                     del pairs[:-MEMORY]
-            step = _two_loop(g, solve, pairs)
+            step = _two_loop(g, solve, pairs, negated=True)
             energy = math.sqrt(abs(_ddot(step, g)))
             new = delta - step
             size, new_size = _ddot(step, step), _ddot(new, new)
@@ -303,15 +334,14 @@ def chord(delta: np.ndarray, g0: np.ndarray, gradient, solve, rec: Refinement,
                 else:
                     contracting = False
                 break
-            delta, prev, s_last, g_last = new, energy, -step, g
+            delta, prev, t_last, g_last = new, energy, step, g
             steps += 1
             if ratio > slowest:
                 slowest = ratio
             if rel <= tol:
                 converged = True
                 break
-    rec.steps[k], rec.ratio[k], rec.rel_update[k], rec.slowest[k] = steps, ratio, rel, slowest
-    rec.converged[k], rec.contracting[k] = converged, contracting
+    rec.record(k, steps, ratio, rel, slowest, converged, contracting)
     return delta
 
 
@@ -360,8 +390,7 @@ def _chord_dense(delta, g0, gradient, solve, rec: Refinement, k: int, prev: floa
             if rel <= tol:
                 converged = True
                 break
-    rec.steps[k], rec.ratio[k], rec.rel_update[k], rec.slowest[k] = steps, ratio, rel, slowest
-    rec.converged[k], rec.contracting[k] = converged, contracting
+    rec.record(k, steps, ratio, rel, slowest, converged, contracting)
     return delta
 
 
@@ -389,21 +418,24 @@ class _DenseBFGS:
         return _symv(1.0, self.H, g, lower=1)
 
 
-def _two_loop(g: np.ndarray, solve, pairs) -> np.ndarray:
-    """Jₜ⁻¹g by the L-BFGS two-loop recursion on the initial inverse ``solve`` = J⁻¹."""
+def _two_loop(g: np.ndarray, solve, pairs, negated: bool = False) -> np.ndarray:
+    """Jₜ⁻¹g by the L-BFGS two-loop recursion on the initial inverse ``solve`` = J⁻¹, for the
+    pairs (s, y, ρ) — or (−s, y, ρ) with ``negated`` (the sign is carried by the scalars)."""
     if not pairs:
         return solve(g)
+    sign = -1.0 if negated else 1.0
     q = g.copy()
     alphas = []
     for s, y, rho in reversed(pairs):
-        a = rho * _ddot(s, q)
-        q = _daxpy(y, q, a=-a)  # q −= a y, in place
+        a = rho * _ddot(s, q)   # (−)α
+        q = _daxpy(y, q, a=-sign * a)  # q −= α y, in place
         alphas.append(a)
     r = solve(q)
     if not (r.flags.c_contiguous and r.dtype == np.float64):  # pragma: no cover
         r = np.array(r, dtype=float)
     for (s, y, rho), a in zip(pairs, reversed(alphas)):
-        r = _daxpy(s, r, a=a - rho * _ddot(y, r))  # r += (a − ρ yᵀr) s, in place
+        # r += (α − ρ yᵀr) s, in place; with t = −s: (−α + ρ yᵀr) t
+        r = _daxpy(s, r, a=a - sign * rho * _ddot(y, r))
     return r
 
 
