@@ -10,7 +10,7 @@ from .._threads import sum_chunks
 from ._base import carry_kernel, CHUNK_ROWS, KERNEL_BLOCK, Design, _slices
 
 #: Bytes of X per chunk of a fused sweep (η and X̃ᵀr from the same rows while they are in cache).
-FUSED_BYTES = 2**21
+FUSED_BYTES = 2**20
 #: Bytes of X per chunk of :meth:`DenseDesign.sq_rmatvec`.
 SQUARE_BYTES = 2**20
 

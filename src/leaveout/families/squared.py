@@ -22,6 +22,9 @@ class Squared(Family):
         r = eta - y
         return 0.5 * r * r, r
 
+    def d1_fused(self, eta, y):
+        return eta - y
+
     def d2(self, eta, y):
         return np.ones_like(eta)
 
