@@ -53,6 +53,8 @@ def test_first_order_fit_reaches_the_reference_optimum(monkeypatch, family, fit_
 
 
 def test_no_hessian_is_added_after_a_converged_lbfgs(monkeypatch):
+    from leaveout._linear import LinearLoss
+
     # (A Newton fit keeps its final Hessian: tests/test_attributor.py.)
     runs = _spy(monkeypatch)
     # A converged first-order fit adds no Hessian (5+ sweeps, +40-60 % of the fit at p = 100),
@@ -64,10 +66,15 @@ def test_no_hessian_is_added_after_a_converged_lbfgs(monkeypatch):
         assert runs == [True] and m._fit_cache is None
         theta = ref.fit_theta(ref.design(X, True), y, "logistic", 1.0, True)
         np.testing.assert_allclose(m.params_, theta, rtol=0, atol=1e-10 * np.abs(theta).max())
-        # ... and the Attributor computes it: effects as with a fresh Newton fit, and θ̂ is the
-        # fit's to rounding (its polish finds nothing to do).
+        # ... and the Attributor computes it: effects as with a fresh Newton fit.  θ̂ is the
+        # fit's to rounding, so the polish keeps it as it is (no Newton step, one sweep).
+        sweeps, original = [], LinearLoss.objective_and_gradient
+        monkeypatch.setattr(LinearLoss, "objective_and_gradient",
+                            lambda self, *a, **k: sweeps.append(1) or original(self, *a, **k))
         att = leaveout.Attributor(m, X, y)
-        assert att.polish_shift_ < 1e-12
+        monkeypatch.setattr(LinearLoss, "objective_and_gradient", original)
+        assert len(sweeps) == 1 and att.polish_shift_ == 0.0
+        assert np.array_equal(att.params_, m.params_)
         refs = ref.Reference(X, y, "logistic", 1.0, True)
         np.testing.assert_allclose(att.leverage, refs.leverage(), rtol=1e-6, atol=1e-12)
 

@@ -73,10 +73,14 @@ class NewtonResult:
 
 
 def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100,
-           start=None) -> NewtonResult:
+           start=None, polish: bool = False) -> NewtonResult:
     """Minimise ``loss`` from ``theta0`` to machine precision.
 
     ``start``: optional ``(objective, gradient, η)`` at ``theta0`` when the caller has them.
+    ``polish=True`` (an Attributor checking a fitted model): when ``theta0`` already passes the
+    test and its Newton step is at most ``REUSE_STEP`` (relative), ``theta0`` itself is returned
+    with its Hessian and factor — the step would move θ by less than 1e-12 relative, and taking
+    it costs one more sweep over X only to report the gradient there.
 
     Raises
     ------
@@ -122,6 +126,8 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100,
             _check_unique(factor, loss.l2)
             small = np.abs(step).max(initial=0.0) <= REUSE_STEP * max(
                 1.0, np.abs(theta).max(initial=0.0))
+            if small and polish and it == 1:
+                return NewtonResult(theta, f, _norm(g), 0, H, factor, eta=eta)
             theta = theta + step
             f, g, eta = loss.objective_and_gradient(theta)
             return NewtonResult(theta, f, _norm(g), it, *((H, factor) if small else ()), eta=eta)
@@ -388,7 +394,8 @@ def cold_start(loss: LinearLoss) -> np.ndarray:
     return theta0
 
 
-def _newton_from(loss: LinearLoss, theta0, max_iter: int, hessian=None) -> NewtonResult:
+def _newton_from(loss: LinearLoss, theta0, max_iter: int, hessian=None,
+                 polish: bool = False) -> NewtonResult:
     """Newton from ``theta0`` (a warm start), falling back to :func:`cold_start` when that fails.
 
     A warm start far from the optimum (an adopted model given other data, rescaled features, a
@@ -398,7 +405,7 @@ def _newton_from(loss: LinearLoss, theta0, max_iter: int, hessian=None) -> Newto
     """
     def run(start):
         if hessian is None:
-            return newton(loss, start, max_iter=max_iter)
+            return newton(loss, start, max_iter=max_iter, polish=polish and start is theta0)
         return minimise(loss, start, max_iter=max_iter, hessian=hessian)
 
     cold = cold_start(loss)
@@ -412,13 +419,16 @@ def _newton_from(loss: LinearLoss, theta0, max_iter: int, hessian=None) -> Newto
 
 
 def exact_fit(loss: LinearLoss, theta0: np.ndarray | None = None, *,
-              max_iter: int = 100, hessian: str | None = None) -> NewtonResult:
+              max_iter: int = 100, hessian: str | None = None,
+              polish: bool = False) -> NewtonResult:
     """:func:`newton` with the checks that make its answer the unique finite optimum.
 
     ``theta0`` is a warm start (default: :func:`cold_start`); if Newton fails from it, the fit is
     retried from the cold start before any error is raised.  ``hessian=None`` runs Newton alone
     (the polish of an adopted model, which needs the Hessian at θ̂ anyway); ``"auto"`` or
     ``"never"`` run :func:`minimise` (L-BFGS first on big designs: :meth:`GLM.fit`, refits).
+    ``polish=True`` (the polish): a ``theta0`` already at the optimum is returned unchanged
+    (see :func:`newton`).
 
     Rejects, before fitting, data whose optimum is visibly at infinity or not unique (one class,
     all-zero counts, too few rows, constant or duplicated columns with ``l2=0``) and, with
@@ -437,7 +447,7 @@ def exact_fit(loss: LinearLoss, theta0: np.ndarray | None = None, *,
     _check_degenerate(family, y, sw, l2, fit_intercept, X)
     try:
         try:
-            res = _newton_from(loss, theta0, max_iter, hessian)
+            res = _newton_from(loss, theta0, max_iter, hessian, polish)
         except ConvergenceError as exc:
             _raise_if_separated(family, X, y, sw, l2, fit_intercept)
             stalled = getattr(exc, "stalled", None)
