@@ -91,3 +91,15 @@ def test_unknown_family_lists_valid_names():
         get_family("gamma")
     with pytest.raises(TypeError, match="family must be a string"):
         get_family(3)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_nonnegative_loss_flag_is_true_only_where_the_loss_cannot_be_negative(name):
+    # The fit takes L itself as the scale Σ s|ℓ| of its rounding where the flag says ℓ ≥ 0.
+    fam = get_family(name)
+    eta = np.concatenate([ETA, [-40.0, 0.0, 40.0]])
+    losses = [fam.loss(eta, np.full_like(eta, yv)) for yv in _labels(fam)]
+    if fam.nonnegative_loss:
+        assert all(np.all(v >= 0.0) for v in losses)
+    else:  # Poisson: ℓ = e^η − yη < 0 e.g. at η = 1, y = 3
+        assert name == "poisson" and fam.loss(np.array([1.0]), np.array([3.0]))[0] < 0

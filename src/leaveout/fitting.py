@@ -72,6 +72,14 @@ class NewtonResult:
     eta: np.ndarray | None = None
 
 
+def _objective_scale(loss, theta, eta, f) -> float:
+    """Σ s_i|ℓ_i| + (λ/2)‖β‖² at θ: L(θ) = ``f`` itself where ℓ ≥ 0 (logistic, squared), which
+    saves a pass over the rows' losses; else :meth:`LinearLoss.objective_scale`."""
+    if getattr(loss.family, "nonnegative_loss", False) and f is not None and np.isfinite(f):
+        return float(f)
+    return loss.objective_scale(theta, eta)
+
+
 def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100,
            start=None, polish: bool = False) -> NewtonResult:
     """Minimise ``loss`` from ``theta0`` to machine precision.
@@ -114,7 +122,7 @@ def newton(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = 100,
         # least-squares fit, or labels far larger than the residuals) — whichever is larger.
         # The noise term only raises the scale: it is computed (two passes over |X̃|) only
         # where it can change a decision — near the optimum, or when the decrement stalls.
-        scale = max(loss.objective_scale(theta, eta), np.finfo(float).tiny)
+        scale = max(_objective_scale(loss, theta, eta, f), np.finfo(float).tiny)
         if decrement2 > DECREMENT_TOL * scale and (decrement2 <= 1e-8 * scale
                                                    or decrement2 > 0.1 * previous):
             gn = loss.gradient_noise(theta, eta)
@@ -214,7 +222,7 @@ def lbfgs(loss: LinearLoss, theta0: np.ndarray, *, max_iter: int = LBFGS_MAX_ITE
     n_eval = 1
     if not np.isfinite(f):
         return FirstOrderResult(theta, f, g, eta, 0, n_eval, False)
-    slack = 1e-13 * max(loss.objective_scale(theta, eta), np.finfo(float).tiny)
+    slack = 1e-13 * max(_objective_scale(loss, theta, eta, f), np.finfo(float).tiny)
     D = np.maximum(D, 1e-12 * max(float(D.max(initial=0.0)), np.finfo(float).tiny))
     if not np.all(np.isfinite(D)):
         return FirstOrderResult(theta, f, g, eta, 0, n_eval, False)

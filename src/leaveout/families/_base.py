@@ -32,6 +32,9 @@ class Family:
     name: str = ""
     n_outputs: int = 1
     y_domain: str = ""
+    #: Whether ℓ ≥ 0 for every η and label: then Σ s_i|ℓ_i| (the objective's scale, the size
+    #: of its rounding) is the data part of the objective itself, with no pass of its own.
+    nonnegative_loss: bool = False
 
     def loss(self, eta: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Per-row loss ``ℓ(η, y)``, array of shape (n,)."""

@@ -16,6 +16,7 @@ from ._base import Family
 
 class Logistic(Family):
     name = "logistic"
+    nonnegative_loss = True
     y_domain = "labels in {0, 1} (or probabilities in [0, 1])"
 
     def loss(self, eta, y):

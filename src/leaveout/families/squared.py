@@ -9,6 +9,7 @@ from ._base import Family
 
 class Squared(Family):
     name = "squared"
+    nonnegative_loss = True
     y_domain = "real numbers"
 
     def loss(self, eta, y):
