@@ -60,6 +60,25 @@ def test_fused_loss_and_d1_match_loss_and_d1(name):
         assert np.all(np.abs(d1[finite] - ref_d1[finite]) <= 2 * eps * size[finite])
 
 
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_fused_d1_matches_d1(name):
+    # d1_fused (the gradient terms of a sweep without the objective) to 2 ulp of d1's value
+    # (of the terms for logistic's fractional labels), at moderate and extreme η; where
+    # logistic's e^{−η} is capped (η < −700) the error is below 1e-300, absolute.
+    fam = get_family(name)
+    eta = np.concatenate([ETA, [-800.0, -40.0, -1e-300, 0.0, 1e-300, 40.0, 800.0]])
+    for yv in _labels(fam):
+        y = np.full_like(eta, yv)
+        with np.errstate(over="ignore"):
+            d1 = fam.d1_fused(eta, *fam.fused_labels(y))
+            ref = fam.d1(eta, y)
+        finite = np.isfinite(ref)
+        assert np.array_equal(np.isfinite(d1), finite)
+        eps = np.finfo(float).eps
+        size = np.abs(ref) + (4 * np.abs(y) if 0 < yv < 1 else 0)
+        assert np.all(np.abs(d1[finite] - ref[finite]) <= 2 * eps * size[finite] + 1e-300)
+
+
 def test_logistic_loss_stable_at_extremes():
     fam = get_family("logistic")
     eta = np.array([-800.0, 800.0])
@@ -72,3 +91,15 @@ def test_unknown_family_lists_valid_names():
         get_family("gamma")
     with pytest.raises(TypeError, match="family must be a string"):
         get_family(3)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_nonnegative_loss_flag_is_true_only_where_the_loss_cannot_be_negative(name):
+    # The fit takes L itself as the scale Σ s|ℓ| of its rounding where the flag says ℓ ≥ 0.
+    fam = get_family(name)
+    eta = np.concatenate([ETA, [-40.0, 0.0, 40.0]])
+    losses = [fam.loss(eta, np.full_like(eta, yv)) for yv in _labels(fam)]
+    if fam.nonnegative_loss:
+        assert all(np.all(v >= 0.0) for v in losses)
+    else:  # Poisson: ℓ = e^η − yη < 0 e.g. at η = 1, y = 3
+        assert name == "poisson" and fam.loss(np.array([1.0]), np.array([3.0]))[0] < 0

@@ -92,15 +92,18 @@ class LinearLoss:
             eta = self.eta(theta)
         return self.design.rmatvec(self.row_gradient_scale(eta)) + self.penalty * theta
 
-    def objective_and_gradient(self, theta: np.ndarray, diagonal: bool = False):
+    def objective_and_gradient(self, theta: np.ndarray, diagonal: bool = False,
+                               value: bool = True):
         """(L(θ), ∇L(θ), η) in one sweep over the design (see ``value_and_gradient``).
 
         ``diagonal=True`` adds the Hessian's diagonal at θ (shape (n_params,)) from the same
-        sweep.
+        sweep.  ``value=False`` skips the per-row losses (L(θ) is then None; :meth:`objective`
+        with η gives it later, without another pass over X): the line search of
+        :func:`~leaveout.fitting.lbfgs` decides most steps from gradients alone.
         """
         if not hasattr(self.design, "value_and_gradient"):  # no fused sweep (sparse designs)
             eta = self.eta(theta)
-            out = self.objective(theta, eta), self.gradient(theta, eta), eta
+            out = (self.objective(theta, eta) if value else None), self.gradient(theta, eta), eta
             if diagonal:
                 out += (self.design.sq_rmatvec(self.row_curvature(eta)) + self.penalty,)
             return out
@@ -110,6 +113,11 @@ class LinearLoss:
         labels, unit = self._fused
 
         def row_terms(sl, eta):
+            if not value:
+                r = fam.d1_fused(eta, *(a[sl] for a in labels))
+                if not unit:
+                    r *= s[sl]
+                return 0.0, r
             v, r = fam.loss_and_d1(eta, *(a[sl] for a in labels))
             if unit:
                 return float(v.sum()), r
@@ -124,7 +132,7 @@ class LinearLoss:
             data, g, eta, *diag = self.design.value_and_gradient(
                 theta, row_terms, curvature if diagonal else None)
         pt = self.penalty * theta
-        out = data + 0.5 * float(np.dot(pt, theta)), g + pt, eta
+        out = (data + 0.5 * float(np.dot(pt, theta)) if value else None), g + pt, eta
         return out + (diag[0] + self.penalty,) if diagonal else out
 
     def hessian(self, theta: np.ndarray, eta: np.ndarray | None = None) -> np.ndarray:

@@ -238,7 +238,8 @@ class Attributor:
                 # A leaveout fit on these very data: its final Hessian and factor are θ̂'s.
                 res = NewtonResult(theta0, np.nan, np.nan, 0, cache.hessian, cache.factor, eta0)
             else:
-                res = fit_exact(loss, theta0 if finite0 else None)
+                res = (fit_exact(loss, theta0 if finite0 else None, polish=True)
+                       if fit_exact is exact_fit else fit_exact(loss, theta0 if finite0 else None))
             theta = res.theta
         except SingularHessianError as exc:
             raise SingularHessianError(

@@ -10,7 +10,7 @@ from .._threads import sum_chunks
 from ._base import carry_kernel, CHUNK_ROWS, KERNEL_BLOCK, Design, _slices
 
 #: Bytes of X per chunk of a fused sweep (η and X̃ᵀr from the same rows while they are in cache).
-FUSED_BYTES = 2**21
+FUSED_BYTES = 2**20
 #: Bytes of X per chunk of :meth:`DenseDesign.sq_rmatvec`.
 SQUARE_BYTES = 2**20
 
@@ -170,12 +170,15 @@ class DenseDesign(Design):
         (``syrk``: half the flops of a general product, ≈ one ``X.T @ X`` in all).  Chunks are
         added in order (the same bits on any number of threads; see leaveout._threads).
         """
-        p = self.n_params
+        p, d = self.n_params, self.n_features
         sw = np.sqrt(w)
+        buffers = threading.local()  # each chunk worker's S, reused (no fresh pages per chunk)
 
         def part(sl):
-            S = self.rows_into(sl, np.empty((sl.stop - sl.start, p)))
-            S *= sw[sl, None]
+            S = _buffer(buffers, (sl.stop - sl.start, p))
+            np.multiply(self.X[sl], sw[sl, None], out=S[:, :d])  # one pass: copy and scale
+            if self.fit_intercept:
+                S[:, d] = sw[sl]
             return S.T @ S
 
         return sum_chunks(part, self.chunk_slices(), np.zeros((p, p)))

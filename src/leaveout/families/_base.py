@@ -32,6 +32,9 @@ class Family:
     name: str = ""
     n_outputs: int = 1
     y_domain: str = ""
+    #: Whether ℓ ≥ 0 for every η and label: then Σ s_i|ℓ_i| (the objective's scale, the size
+    #: of its rounding) is the data part of the objective itself, with no pass of its own.
+    nonnegative_loss: bool = False
 
     def loss(self, eta: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Per-row loss ``ℓ(η, y)``, array of shape (n,)."""
@@ -57,6 +60,13 @@ class Family:
         :meth:`loss` and :meth:`d1`."""
         (y,) = labels
         return self.loss(eta, y), self.d1(eta, y)
+
+    def d1_fused(self, eta: np.ndarray, *labels: np.ndarray) -> np.ndarray:
+        """``ℓ'(η, y)`` from the rows' slices of :meth:`fused_labels`, as accurate as :meth:`d1`
+        (to rounding): the gradient terms of a fit's sweep that does not need the objective.
+        Default: :meth:`d1`."""
+        (y,) = labels
+        return self.d1(eta, y)
 
     def d1_fast(self, eta: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``ℓ'(η, y)`` to absolute rounding (ε times the terms of its difference) rather than

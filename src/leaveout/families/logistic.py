@@ -16,6 +16,7 @@ from ._base import Family
 
 class Logistic(Family):
     name = "logistic"
+    nonnegative_loss = True
     y_domain = "labels in {0, 1} (or probabilities in [0, 1])"
 
     def loss(self, eta, y):
@@ -46,6 +47,23 @@ class Logistic(Family):
         np.multiply(a, q, out=q)
         q += e
         return loss, q
+
+    def d1_fused(self, eta, one_minus_y, minus_y):
+        # With u = e^{−η} (capped at e^{700}) and q = 1/(1 + u) = σ(η): uq = σ(−η), so
+        # ℓ' = (1 − y)σ(η) − yσ(−η) = q(A + Bu), A = 1 − y, B = −y — the form of d1, each σ to
+        # full relative precision (u is tiny where σ(−η) is, huge where σ(η) is).  Where the
+        # cap binds (η < −700), σ(η) < 1e-304 is wrong only below that: absolute rounding.
+        # Five passes and no comparison: a third of loss_and_d1's time (measured at 500–2600
+        # rows, one thread).
+        u = np.negative(eta)
+        np.minimum(u, 700.0, out=u)
+        np.exp(u, out=u)
+        q = u + 1.0
+        np.reciprocal(q, out=q)
+        u *= minus_y
+        u += one_minus_y
+        u *= q
+        return u
 
     def d1_fast(self, eta, y):
         # σ(η) − y: one logistic pass instead of two; where y = 1 and σ(−η) is tiny it keeps

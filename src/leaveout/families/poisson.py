@@ -27,6 +27,9 @@ class Poisson(Family):
         m = np.exp(eta)
         return m - y * eta, m - y
 
+    def d1_fused(self, eta, y):
+        return np.exp(eta) - y
+
     def d2(self, eta, y):
         return np.exp(eta)
 

@@ -9,6 +9,7 @@ from ._base import Family
 
 class Squared(Family):
     name = "squared"
+    nonnegative_loss = True
     y_domain = "real numbers"
 
     def loss(self, eta, y):
@@ -26,6 +27,9 @@ class Squared(Family):
     def loss_and_d1(self, eta, y):
         r = eta - y
         return 0.5 * r * r, r
+
+    def d1_fused(self, eta, y):
+        return eta - y
 
     def d2(self, eta, y):
         return np.ones_like(eta)
