@@ -640,6 +640,15 @@ def _two_loop_many(g: np.ndarray, A: np.ndarray, S, Y, rho, solves) -> np.ndarra
     return r
 
 
+def h_solver(factor):
+    """v ↦ H⁻¹v (v of shape (p,) or (m, p), rows) for refined steps: by the factor's
+    :meth:`~leaveout._solve.CholeskyFactor.inverse_product` where it has one (an explicit H⁻¹,
+    several times faster per solve than ``potrs``), else by its solves."""
+    if hasattr(factor, "inverse_product"):
+        return factor.inverse_product
+    return lambda V: factor.solve(V) if V.ndim == 1 else factor.solve(V.T).T
+
+
 class WoodburySolve:
     """v ↦ (H − H_T)⁻¹v by Woodbury, from the factors the Newton step built.
 
@@ -652,9 +661,10 @@ class WoodburySolve:
     def __init__(self, factor, X_T, B_T, sw, cM):
         self.factor, self.X_T, self.B_T, self.sw = factor, X_T, B_T, sw
         self.L = cM[0]
+        self._h = h_solver(factor)
 
     def __call__(self, v: np.ndarray) -> np.ndarray:
-        return self.correct(self.factor.solve(v))
+        return self.correct(self._h(v))
 
     def correct(self, u: np.ndarray) -> np.ndarray:
         z = self.sw * lapack.dpotrs(self.L, self.sw * (self.X_T @ u), lower=1)[0]
@@ -906,6 +916,7 @@ def refine_sets(state, pending: list, rec: Refinement) -> dict:
     delta = np.stack([step for _, _, step, _, _ in pending])
     g0 = np.stack([g0 for *_, g0, _ in pending])
     factor = state.factor
+    h_solve = h_solver(factor)
     gradients = RetainedGradients(state, sets)
 
     explicit = np.array([isinstance(f, ExplicitSolve) for f in solves])
@@ -925,7 +936,7 @@ def refine_sets(state, pending: list, rec: Refinement) -> dict:
             return np.matmul(J, V[:, :, None])[:, :, 0]
         out = np.empty_like(V)
         if wood[idx].any():
-            U = factor.solve(V.T).T   # the solves with H of all the sets at once
+            U = h_solve(V)   # the solves with H of all the sets at once
         for i, j in enumerate(idx):
             out[i] = solves[j].correct(U[i]) if wood[j] else solves[j](V[i])
         return out
@@ -1063,6 +1074,7 @@ def refine_rows(state, deltas: np.ndarray, rec: Refinement) -> np.ndarray:
     """
     h, w = state.leverage, state.w
     factor = state.factor
+    h_solve = h_solver(factor)
     n = state.design.n_samples
     for start in range(0, n, ROWS_AT_ONCE):
         block = np.arange(start, min(start + ROWS_AT_ONCE, n))
@@ -1074,7 +1086,7 @@ def refine_rows(state, deltas: np.ndarray, rec: Refinement) -> np.ndarray:
         gradients = RetainedGradients(state, [block[j:j + 1] for j in range(block.size)])
 
         def solves(idx, V, X_b=X_b, B=B, c=c):
-            U = factor.solve(V.T).T
+            U = h_solve(V)
             return U + (c[idx] * np.einsum("ij,ij->i", X_b[idx], U))[:, None] * B[idx]
 
         g0 = state.r[block, None] * X_b

@@ -658,6 +658,140 @@ class KernelState(FittedState):
     def leverage(self) -> np.ndarray:
         return 1.0 - self.factor.gap()
 
+    # -- refined Newton steps in the row space ------------------------------------------------
+    #: Largest n for which refined Newton steps run on the row-space design (n × n, a few
+    #: n × n arrays: 72 MB each at 3000 rows); above it, on the kernel form's solves.
+    ROW_SPACE_MAX_ROWS = 3000
+    #: Largest condition estimate of K = X Xᵀ for the row-space design: mapping its steps back
+    #: (Xᵀ G⁻ᵀ) carries an error of about ε·√cond(K).
+    ROW_SPACE_MAX_COND = 1e10
+
+    #: Largest n · p for which the row-space design comes from a QR factorisation of a dense
+    #: Xᵀ (a p × n copy: 256 MB at 2²⁵ entries); larger or sparse designs use the Cholesky
+    #: factor of K = X Xᵀ, when K is not singular.
+    ROW_SPACE_QR_ENTRIES = 1 << 25
+
+    @cached_property
+    def _row_space(self):
+        """The same problem on an n × n design G with X = G Qᵀ (Q of shape p × n with
+        orthonormal columns), as a primal :class:`FittedState`, and Q's products
+        (``to_beta``); None where it does not apply.
+
+        X β = G Qᵀβ and ‖β‖² = ‖Qᵀβ‖² + ‖(I − QQᵀ)β‖², so every retained objective
+        Σ s ℓ(Xβ + b) + λ/2 ‖β‖² is the same GLM in z = Qᵀβ with design G (its optimum has no
+        component outside the row space) — an isometry: Δβ = Q Δz and ‖Δβ‖ = ‖Δz‖, so a
+        refined Newton step there is the primal one (same iterates, steps, update sizes and
+        stopping rule, to rounding), at the cost of an n-column design instead of p columns,
+        with G's (n + 1)² Hessian factored once.
+
+        G: Rᵀ from the QR factorisation Xᵀ = QR of a dense design (exact for any rank: the
+        rows of standardised, column-centred data are linearly dependent), else the lower
+        Cholesky factor of K = X Xᵀ (Q = Xᵀ G⁻ᵀ) when K is not singular to within
+        :data:`ROW_SPACE_MAX_COND`.
+        """
+        design = self.design
+        n, d = design.n_samples, design.n_features
+        if n > self.ROW_SPACE_MAX_ROWS or hasattr(self, "retained_gradient") or \
+                self.row_ids is not None:
+            return None
+        from .designs.dense import DenseDesign
+
+        X = getattr(design, "X", None)
+        if isinstance(design, DenseDesign) and isinstance(X, np.ndarray) and \
+                n * d <= self.ROW_SPACE_QR_ENTRIES:
+            G, to_beta, to_z = self._row_space_qr(X)
+        else:
+            found = self._row_space_cholesky()
+            if found is None:
+                return None
+            G, to_beta, to_z = found
+        b = self.theta[d:]
+        loss = self.loss
+        reduced = LinearLoss(DenseDesign(np.ascontiguousarray(G), design.fit_intercept),
+                             loss.family, loss.y, loss.weights, loss.l2)
+        theta = np.concatenate([to_z(self.theta[:d]), b])
+        return FittedState(reduced, theta, eta=self.eta), to_beta
+
+    @staticmethod
+    def _row_space_qr(X: np.ndarray):
+        """(G = Rᵀ, Δz ↦ QΔz, β ↦ Qᵀβ) from LAPACK ``geqrf`` of Xᵀ (p × n, n ≤ p); Q is
+        applied by its Householder reflectors (``ormqr``), never formed."""
+        n, d = X.shape
+        qr, tau, _, info = lapack.dgeqrf(np.array(X.T, order="F"), lwork=max(1, 64 * n))
+        if info != 0:  # pragma: no cover - geqrf fails only on invalid arguments
+            raise np.linalg.LinAlgError("LAPACK geqrf failed")
+        G = np.tril(qr[:n].T)
+
+        def apply(C, trans):
+            cq, _, info = lapack.dormqr("L", trans, qr, tau, C, lwork=max(1, 64 * C.shape[1]),
+                                        overwrite_c=1)
+            if info != 0:  # pragma: no cover
+                raise np.linalg.LinAlgError("LAPACK ormqr failed")
+            return cq
+
+        def to_beta(Dz):  # (m, n) -> (m, d)
+            C = np.zeros((d, Dz.shape[0]), order="F")
+            C[:n] = Dz.T
+            return apply(C, "N").T
+
+        def to_z(beta):
+            return apply(np.array(beta[:, None], order="F"), "T")[:n, 0]  # a copy: ormqr
+            # overwrites it
+        return G, to_beta, to_z
+
+    def _row_space_cholesky(self):
+        """(G, Δz ↦ Xᵀ G⁻ᵀ Δz, β ↦ G⁻¹Xβ) with K = G Gᵀ, or None when K is (nearly) singular."""
+        from .solvers.kernel import design_kernel
+        from ._solve import _pocon
+
+        design = self.design
+        K = design_kernel(design)
+        try:
+            G = linalg.cholesky(K, lower=True, check_finite=False)
+        except linalg.LinAlgError:  # rows linearly dependent: K singular
+            return None
+        if _pocon(np.asfortranarray(G), float(np.abs(K).sum(axis=0).max())) > \
+                self.ROW_SPACE_MAX_COND:
+            return None
+
+        def to_beta(Dz):
+            W = linalg.solve_triangular(G, Dz.T, lower=True, trans="T", check_finite=False)
+            return design.feature_matmat(W).T
+
+        def to_z(beta):
+            return linalg.solve_triangular(G, design.data_matmat(beta[:, None])[:, 0],
+                                           lower=True, check_finite=False)
+        return G, to_beta, to_z
+
+    def _from_row_space(self, Dz: np.ndarray) -> np.ndarray:
+        """Δθ = (Q Δz, Δb) for row-space steps Dz of shape (m, n (+1)); result (m, n_params)."""
+        to_beta = self._row_space[1]
+        n, d = self.design.n_samples, self.design.n_features
+        out = np.empty((Dz.shape[0], self.design.n_params))
+        out[:, :d] = to_beta(Dz[:, :n])
+        out[:, d:] = Dz[:, n:]
+        return out
+
+    def _newton_set(self, T: np.ndarray, k: int, refine=None, pending=None,
+                    batched: bool = False) -> np.ndarray:
+        row = self._row_space if refine is not None else None
+        if row is None:
+            return super()._newton_set(T, k, refine, pending, batched)
+        before = len(pending) if pending is not None else 0
+        step = row[0]._newton_set(T, k, refine, pending, batched)
+        if pending is not None and len(pending) > before:
+            return np.zeros(self.design.n_params)  # refined (and mapped) by _refine_pending
+        return self._from_row_space(step[None, :])[0]
+
+    def _refine_pending(self, pending: list, out: np.ndarray, refine) -> None:
+        row = self._row_space
+        if row is None:
+            return super()._refine_pending(pending, out, refine)
+        done = _refine.refine_sets(row[0], pending, refine)
+        ks = np.fromiter(done, dtype=np.intp, count=len(done))
+        out[ks] = self._from_row_space(np.stack([done[k] for k in ks.tolist()]))
+        pending.clear()
+
     def _per_row_params(self, method: str) -> np.ndarray:
         out = self.factor.row_solves()
         out *= (self.r if method == "if" else self.rif_scale())[:, None]

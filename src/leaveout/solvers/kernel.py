@@ -25,6 +25,7 @@ import logging
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg import blas, lapack
 
 from .._solve import _pocon
 from ..exceptions import SingularHessianError
@@ -151,6 +152,43 @@ class KernelFactor:
         if self.fit_intercept:
             out[d] = -s / self.l2
         return out[:, 0] if one else out
+
+    #: Largest n for which :meth:`inverse_product` forms (A + λI)⁻¹ (n² floats: 128 MB).
+    INVERSE_MAX_ROWS = 4096
+
+    def inverse_product(self, V: np.ndarray) -> np.ndarray:
+        """H⁻¹V like :meth:`solve`, for V of shape (p,) or (m, p) (rows), with the n-space
+        solve of a single right-hand side by one ``symv`` with the explicit (A + λI)⁻¹
+        (LAPACK ``potri`` on the factor, formed on first use, n ≤ :data:`INVERSE_MAX_ROWS`).
+
+        For the many single solves of refined Newton steps, where two memory-bound triangular
+        solves (``potrs``) cost several times one symmetric product (measured one thread,
+        n = 300: 34 µs against 6 µs); their fixed point does not depend on how H⁻¹ is applied.
+        """
+        if V.ndim != 1 or self.design.n_samples > self.INVERSE_MAX_ROWS:
+            return self.solve(V) if V.ndim == 1 else self.solve(V.T).T
+        Binv = self._explicit_inverse()
+        design, d = self.design, self.design.n_features
+        vb = V[:d]
+        t = blas.dsymv(1.0, Binv, self.sw * design.data_matmat(vb), lower=1)
+        out = np.empty(V.shape)
+        if self.fit_intercept:
+            s = (self.sw @ t - V[d]) / self._sigma
+            t -= self._q * s
+            out[d] = -s / self.l2
+        out[:d] = vb - design.feature_matmat(self.sw * t)
+        out[:d] /= self.l2
+        return out
+
+    def _explicit_inverse(self) -> np.ndarray:
+        """(A + λI)⁻¹'s lower triangle, Fortran order (LAPACK ``potri`` on the factor)."""
+        inv = getattr(self, "_Binv", None)
+        if inv is None:
+            inv, info = lapack.dpotri(np.asfortranarray(self._L), lower=1)
+            if info != 0:  # pragma: no cover - the factor is finite and non-singular
+                raise SingularHessianError("LAPACK potri failed on the kernel factor.")
+            self._Binv = inv
+        return inv
 
     def solve_rows_t(self, c: np.ndarray) -> np.ndarray:
         """H⁻¹ X̃ᵀ c for c of shape (n_samples,): a removal set's gradient when c is r on T."""
