@@ -326,3 +326,27 @@ def test_steps_through_sparse_and_wide_designs(n, p):
     one = att_d.effects("newton", remove=sets)
     for k in range(2):
         assert _rel(five[k], exact[k]) < min(0.1 * _rel(one[k], exact[k]), 2e-3)
+
+
+@pytest.mark.parametrize("family", R.FAMILIES)
+def test_steps_on_a_dense_design_of_several_chunks(family):
+    # X of > 1 MB: the refresh loops over the design's row chunks (_refine._chunked_gradient);
+    # it must give the generic sweep's answer (the sparse design's) and approach the refit.
+    from leaveout.designs.dense import DenseDesign
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = R.make_data(family, n=3000, p=60, seed=11)
+    assert not DenseDesign(X, True).single_fused_slice
+    model = leaveout.fit(X, y, family=family, l2=0.5)
+    att = leaveout.Attributor(model, X, y)
+    att_s = leaveout.Attributor(model, sparse.csr_matrix(X), y)
+    rng = np.random.default_rng(2)
+    T = np.sort(rng.choice(3000, 90, replace=False))
+    five = att.effects("newton", remove=T, steps=5, tol=0)
+    np.testing.assert_allclose(five, att_s.effects("newton", remove=T, steps=5, tol=0),
+                               rtol=1e-9, atol=1e-13)
+    exact = att.effects("retrain", remove=T)
+    one = att.effects("newton", remove=T)
+    if family != "squared":
+        assert _rel(five, exact) < 0.01 * _rel(one, exact)
+    else:
+        assert _rel(five, exact) < 1e-10

@@ -826,6 +826,8 @@ def set_gradient(state, T: np.ndarray):
         s[T] = 0.0
         if isinstance(design, DenseDesign) and design.single_fused_slice:
             return _one_pass_gradient(state, fam, y, s, theta0)
+        if isinstance(design, DenseDesign) and isinstance(design.X, np.ndarray):
+            return _chunked_gradient(design, fam, y, s, theta0, penalty)
 
         def row_terms(sl, eta):
             return 0.0, s[sl] * fam.d1_fast(eta, y[sl])
@@ -882,6 +884,39 @@ def _one_pass_gradient(state, fam, y, s, theta0):
         e = _gemv(1.0, Xp, theta0 + D)   # [X̃θ; √(λP)θ]
         fam.weighted_d1_into(e[:n], y, s, sy)
         return _gemv(1.0, Xp, e, trans=1)
+    return gradient
+
+
+def _chunked_gradient(design, fam, y, s, theta0, penalty):
+    """The fused sweep of a dense design over its row chunks (each read for X̃θ and, still in
+    cache, for X̃ᵀr), in one loop with the family's weighted derivative in place — the sums
+    of ``value_and_gradient`` in the same chunk order, without its per-chunk machinery
+    (measured: 0.095 → 0.082 of a refit per set at 800 × 556, steps=5)."""
+    X, d, n = design.X, design.n_features, design.n_samples
+    intercept = design.fit_intercept
+    slices = list(design.fused_slices())
+    sy = s * y
+    eta = np.empty(n)
+
+    def gradient(D):
+        theta = theta0 + D
+        beta = theta[:d]
+        b = float(theta[d]) if intercept else 0.0
+        g = penalty * theta
+        gb = g[:d]
+        total = 0.0
+        for sl in slices:
+            Xc, e = X[sl], eta[sl]
+            np.matmul(Xc, beta, out=e)
+            if b:
+                e += b
+            r = fam.weighted_d1_into(e, y[sl], s[sl], sy[sl])
+            gb += r @ Xc
+            if intercept:
+                total += float(r.sum())
+        if intercept:
+            g[d] += total
+        return g
     return gradient
 
 
