@@ -350,3 +350,41 @@ def test_steps_on_a_dense_design_of_several_chunks(family):
         assert _rel(five, exact) < 0.01 * _rel(one, exact)
     else:
         assert _rel(five, exact) < 1e-10
+
+
+@pytest.mark.parametrize("family,fit_intercept,weighted", SETTINGS)
+def test_steps_with_more_than_whitened_min_params(family, fit_intercept, weighted):
+    # p > WHITENED_MIN_PARAMS: the Newton step of a refined set from one triangular product
+    # and the explicit H⁻¹ (_refine.whitened_newton) — the plain step's answer to rounding,
+    # then refined to the refit; sets side by side equal one at a time.
+    p = _refine.WHITENED_MIN_PARAMS + 20
+    X, y = R.make_data(family, n=700, p=p, seed=21)
+    s = np.random.default_rng(4).uniform(0.3, 2.5, 700) if weighted else None
+    model = leaveout.fit(X, y, family=family, l2=2.0, fit_intercept=fit_intercept,
+                         sample_weight=s)
+    att = leaveout.Attributor(model, X, y, sample_weight=s, solver="primal")
+    rng = np.random.default_rng(6)
+    sets = [np.sort(rng.choice(700, 30, replace=False)), np.argsort(X[:, 0])[:20]]
+    one = att.effects("newton", remove=sets)
+    first = att.effects("newton", remove=sets[0], steps=2, tol=0)  # Δ⁰ and one refresh
+    assert _rel(first, one[0]) < 0.5
+    exact = att.effects("retrain", remove=sets)
+    each = np.array([att.effects("newton", remove=T, steps=6, tol=0) for T in sets])
+    together = att.effects("newton", remove=sets, steps=6, tol=0)
+    np.testing.assert_allclose(together, each, rtol=1e-9, atol=1e-13)
+    for k in range(2):
+        assert _rel(each[k], exact[k]) < max(0.01 * _rel(one[k], exact[k]), 1e-9)
+
+
+def test_whitened_newton_step_equals_the_plain_step():
+    X, y = R.make_data("logistic", n=700, p=_refine.WHITENED_MIN_PARAMS + 10, seed=2)
+    att = leaveout.Attributor(leaveout.fit(X, y, l2=1.0), X, y, solver="primal")
+    st = att._state
+    T = np.arange(25)
+    sw = np.sqrt(st.w[T])
+    step, solve = _refine.whitened_newton(st.factor, st.design.rows(T), st.r[T], sw)
+    np.testing.assert_allclose(step, att.effects("newton", remove=T), rtol=1e-10, atol=1e-14)
+    v = np.random.default_rng(0).normal(size=st.design.n_params)
+    S = st.design.rows(T) * sw[:, None]
+    J = st.H - S.T @ S
+    np.testing.assert_allclose(solve(v), np.linalg.solve(J, v), rtol=1e-9)

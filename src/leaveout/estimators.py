@@ -524,6 +524,12 @@ class FittedState:
                 return step
             solve = _refine.direct_solver((c, True), steps, batched)
             return self._refined(T, k, X_T, step, solve, refine, pending, g0)
+        if refine is not None and p > _refine.WHITENED_MIN_PARAMS and \
+                hasattr(self.factor, "whiten_rows") and hasattr(self.factor, "inverse_product"):
+            step, solve = _refine.whitened_newton(self.factor, self.design.rows(T), r_T, sw)
+            if step is None:
+                return self._singular_set(T, k)
+            return self._refined(T, k, solve.X_T, step, solve, refine, pending)
         C, combine, X_T, B_T = self._woodbury_parts(T)     # X̃_T H⁻¹ X̃_Tᵀ, O(k²p)
         M = np.eye(T.size) - (sw[:, None] * C) * sw[None, :]
         cM = _cholesky(M)
