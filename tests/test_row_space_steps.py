@@ -71,8 +71,8 @@ def test_kernel_steps_equal_primal_steps(family, fit_intercept, weighted, centre
             np.testing.assert_allclose(kern.newton_info_.rel_update,
                                        prim.newton_info_.rel_update, rtol=1e-6)
     # every set in one call (side by side), and near the exact refit
-    a = kern.effects("newton", remove=sets, steps=6)
-    b = prim.effects("newton", remove=sets, steps=6)
+    a = kern.effects("newton", remove=sets, steps=6, tol=1e-6)
+    b = prim.effects("newton", remove=sets, steps=6, tol=1e-6)
     exact = prim.effects("retrain", remove=sets)
     one = prim.effects("newton", remove=sets)
     for k in range(len(sets)):

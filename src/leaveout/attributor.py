@@ -405,9 +405,11 @@ class Attributor:
             :class:`~leaveout.NewtonStepsWarning` (no automatic refit: use ``retrain`` for them).
         tol : float, optional
             Only for ``newton``: stop a set early once an update is at most ``tol`` times its
-            estimate (relative, default 1e-3: the estimate is then typically within 1e-5
-            of the refit, as each step shrinks the error by its step ratio, see
-            ``newton_info_.error_estimate``; 0 always takes ``steps`` steps).
+            estimate and the estimated remaining error (the update times q/(1 − q), q the
+            slowest step ratio so far: ``newton_info_.error_estimate``) is at most
+            ``tol / 10`` (default 1e-2: each step shrinks the error by its step ratio, so a
+            converged set is then within about 1e-3 of the refit, typically far closer; 0
+            always takes ``steps`` steps).
         as_frame : bool, default=False
             Return a labelled pandas DataFrame (see Returns).
         by : {None, "position", "label"}, optional
